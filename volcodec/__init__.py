@@ -1,0 +1,47 @@
+"""volcodec: lossless and near-lossless compression of CT/MR volumes and 4D series.
+
+The public API is small::
+
+    buf = volcodec.encode(volume, bits_stored=12)      # (z,y,x) or (t,z,y,x) integer array
+    vol = volcodec.decode(buf)                          # bit-exact
+    one = volcodec.decode_frames(buf, [k])              # frame k = t*Z + z, decodes one slab at most
+    hdr = volcodec.read_header(buf)                     # validated Header, no pixel decoding
+"""
+
+from .errors import (
+    ChecksumError,
+    CorruptDataError,
+    DicomError,
+    FormatError,
+    InputFileError,
+    InvalidArgumentError,
+    LimitError,
+    TruncatedError,
+    UnsupportedVersionError,
+    VolcodecError,
+)
+from .format import FORMAT_VERSION, Header, read_header
+from .codec import decode, decode_frames, encode, DEFAULT_EFFORT, DEFAULT_SLAB
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "encode",
+    "decode",
+    "decode_frames",
+    "read_header",
+    "Header",
+    "FORMAT_VERSION",
+    "DEFAULT_EFFORT",
+    "DEFAULT_SLAB",
+    "VolcodecError",
+    "InvalidArgumentError",
+    "FormatError",
+    "UnsupportedVersionError",
+    "TruncatedError",
+    "LimitError",
+    "ChecksumError",
+    "CorruptDataError",
+    "DicomError",
+    "InputFileError",
+]
