@@ -20,8 +20,8 @@ from .errors import (
     UnsupportedVersionError,
     VolcodecError,
 )
-from .format import FORMAT_VERSION, Header, read_header
-from .codec import decode, decode_frames, encode, DEFAULT_EFFORT, DEFAULT_SLAB
+from .format import FORMAT_VERSION, Header
+from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, read_header
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,419 @@
+"""The public encode/decode functions: validate, allocate, call the kernels, raise on status.
+
+A volume is handled as T x Z frames of Y x X voxels (T = 1 for 3-D). Frames are grouped into
+slabs of ``slab_t`` time points x ``slab`` slices; each slab is coded independently (models start
+fresh), frames inside it t-major, and a frame may predict from the previous slice and/or the
+previous time point of the same slab. The reference choice is made per frame by the encoder and
+recorded in the slab payload.
+"""
+
+from __future__ import annotations
+
+import numbers
+import zlib
+
+import numpy as np
+
+from . import format as fmt
+from .errors import CorruptDataError, FormatError, InvalidArgumentError
+from .kernels import rangecoder as rcm
+from .kernels import scan
+from .params import EFFORTS
+
+DEFAULT_EFFORT = 5
+DEFAULT_SLAB = 16
+DEFAULT_SLAB_T = 8
+_SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _value_range(bits: int, signed: bool) -> tuple[int, int]:
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _bits_needed(lo: int, hi: int, signed: bool) -> int:
+    b = 1
+    while True:
+        vmin, vmax = _value_range(b, signed)
+        if vmin <= lo and hi <= vmax:
+            return b
+        b += 1
+
+
+def _as_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidArgumentError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+class _Work:
+    """Per-call scratch arrays shared by all frames of one slab (sized for Y x X)."""
+
+    def __init__(self, y: int, x: int):
+        self.y, self.x = y, x
+        self.shape = (y + scan.PAD_TOP + scan.PAD_BOTTOM, x + 2 * scan.PAD_SIDE)
+        self.err = np.zeros((scan.N_PRED, 2, x + 2 * scan.PAD_SIDE), np.int64)
+        self.eb = np.zeros((2, x + 2 * scan.PAD_SIDE), np.int64)
+        self.pv = np.zeros(scan.N_PRED, np.float64)
+        self.w = np.zeros(scan.N_PRED, np.float64)
+        self.dummy = np.zeros((1, 1), np.int64)
+        self.cfg = np.zeros(scan.CFG_SIZE, np.int64)
+
+    def frame(self) -> np.ndarray:
+        return np.zeros(self.shape, np.int64)
+
+    def interior(self, p: np.ndarray) -> np.ndarray:
+        return p[scan.PAD_TOP:scan.PAD_TOP + self.y, scan.PAD_SIDE:scan.PAD_SIDE + self.x]
+
+
+def _refs_for(code: int, zref, tref):
+    """Map a frame's reference code to (A, B, nref)."""
+    if code == fmt.REF_Z:
+        return zref, None, 1
+    if code == fmt.REF_T:
+        return tref, None, 1
+    if code == fmt.REF_ZT:
+        return zref, tref, 2
+    if code == fmt.REF_TZ:
+        return tref, zref, 2
+    return None, None, 0
+
+
+def _proxy_cost(d: np.ndarray) -> float:
+    """Cheap stand-in for the coded size: mean |horizontal difference| on every 4th row."""
+    s = d[::4]
+    return float(np.abs(np.diff(s, axis=1)).mean()) if s.shape[1] > 1 else float(np.abs(s).mean())
+
+
+def _choose_ref(cur, zref, tref, secondary: bool) -> int:
+    """Pick the reference(s) for a frame from the original data (encoder only)."""
+    c = cur.astype(np.int64, copy=False)
+    cands = []
+    if zref is not None:
+        cands.append((_proxy_cost(c - zref), fmt.REF_Z))
+    if tref is not None:
+        cands.append((_proxy_cost(c - tref), fmt.REF_T))
+    if not cands:
+        return fmt.REF_NONE
+    cands.sort()
+    intra = _proxy_cost(c)
+    if cands[0][0] > 1.5 * intra:
+        return fmt.REF_NONE
+    if secondary and len(cands) == 2:
+        return fmt.REF_ZT if cands[0][1] == fmt.REF_Z else fmt.REF_TZ
+    return cands[0][1]
+
+
+# ----------------------------------------------------------------------------- slab coding
+def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, signed, payload_buf,
+               start, secondary=False, stop_frame=None):
+    """Run the kernel over one slab's frames (t-major). Returns the range-coder state.
+
+    Encoder: ``get_frame(t, z)`` gives the original frame; ``refcodes`` is filled in.
+    Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
+    ``stop_frame`` (slab-local index) lets the decoder stop after the last frame it needs.
+    """
+    minval, maxval = _value_range(bits, signed)
+    mdl = rcm.new_models(scan.N_MODELS)
+    bias = np.zeros((scan.N_BIAS, 2), np.int64)
+    bias[:, 1] = 1
+    rc = rcm.new_state(len(payload_buf), bool(dec))
+    rc[rcm.POS] = start
+    if dec:
+        rcm.rc_start_decoder(rc, payload_buf)
+    work.cfg[scan.CFG_MASK] = mask
+    prev_t = {}  # z -> padded frame of the previous time point
+    i = 0
+    for t in tr:
+        this_t = {}
+        zprev = None
+        for z in zr:
+            P = work.frame()
+            tref = prev_t.get(z)
+            if dec:
+                code = int(refcodes[i])
+            else:
+                src = get_frame(t, z)
+                work.interior(P)[...] = src
+                code = _choose_ref(src, None if zprev is None else work.interior(zprev),
+                                   None if tref is None else work.interior(tref), secondary)
+                refcodes[i] = code
+            A, B, nref = _refs_for(code, zprev, tref)
+            scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
+                            nref, work.y, work.x, minval, maxval, bits, work.cfg, work.err, work.eb,
+                            work.pv, work.w, mdl, bias, rc, payload_buf)
+            scan.pad_edges(P, work.y, work.x)
+            if dec:
+                put_frame(t, z, work.interior(P))
+            if stop_frame is not None and i >= stop_frame:
+                return rc
+            this_t[z] = P
+            zprev = P
+            i += 1
+        prev_t = this_t
+    return rc
+
+
+
+# ----------------------------------------------------------------------------- encode
+def _validate_array(array) -> np.ndarray:
+    if not isinstance(array, np.ndarray):
+        try:
+            array = np.asarray(array)
+        except Exception as exc:  # noqa: BLE001 - anything numpy refuses is a bad argument
+            raise InvalidArgumentError(f"cannot convert input to an array: {exc}") from None
+    if array.dtype.kind not in "iu" or array.dtype.str[1:] not in _SUPPORTED:
+        raise InvalidArgumentError(
+            f"dtype {array.dtype} is not supported (expected uint8, int8, uint16, int16, uint32, int32)")
+    if array.ndim not in (3, 4):
+        raise InvalidArgumentError(f"expected a (z, y, x) or (t, z, y, x) array, got shape {array.shape}")
+    if array.size == 0:
+        raise InvalidArgumentError(f"array of shape {array.shape} is empty")
+    if max(array.shape) > fmt.MAX_DIM:
+        raise InvalidArgumentError(f"dimension larger than {fmt.MAX_DIM} in shape {array.shape}")
+    return array
+
+
+def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFORT,
+           slab: int = DEFAULT_SLAB, slab_t: int = DEFAULT_SLAB_T, near: int = 0) -> bytes:
+    """Compress a (z, y, x) or (t, z, y, x) integer volume losslessly; returns the stream.
+
+    ``bits_stored`` (1..dtype width) declares the significant bits, as DICOM (0028,0101) does; words
+    with bits above it are still reproduced exactly (they go to a separate high-bits plane). When
+    None, the smallest width that holds every value is used. ``effort`` 1..9 trades speed for size;
+    every level decodes with the same decoder. ``slab``/``slab_t`` set how many slices/time points
+    form an independently decodable slab.
+    """
+    array = _validate_array(array)
+    effort = _as_int(effort, "effort")
+    if effort not in EFFORTS:
+        raise InvalidArgumentError(f"effort must be 1..9, got {effort}")
+    near = _as_int(near, "near")
+    if near < 0:
+        raise InvalidArgumentError(f"near must be >= 0, got {near}")
+    if near:
+        raise NotImplementedError("near-lossless coding (near > 0) is not implemented yet")
+    slab = _as_int(slab, "slab")
+    slab_t = _as_int(slab_t, "slab_t")
+    if not 1 <= slab <= 65535 or not 1 <= slab_t <= 65535:
+        raise InvalidArgumentError(f"slab and slab_t must be 1..65535, got {slab}, {slab_t}")
+    width = array.dtype.itemsize * 8
+    signed = array.dtype.kind == "i"
+    lo, hi = int(array.min()), int(array.max())
+    if bits_stored is None:
+        bits_stored = _bits_needed(lo, hi, signed)
+    else:
+        bits_stored = _as_int(bits_stored, "bits_stored")
+        if not 1 <= bits_stored <= width:
+            raise InvalidArgumentError(f"bits_stored must be 1..{width} for {array.dtype}, got {bits_stored}")
+    vmin, vmax = _value_range(bits_stored, signed)
+    params = EFFORTS[effort]
+    ndim = array.ndim
+    tzyx = array.reshape((1,) + array.shape) if ndim == 3 else array
+    T, Z, Y, X = tzyx.shape
+    slab_z, slab_tt = min(slab, Z), min(slab_t, T)
+
+    plane_bytes = b""
+    low = tzyx
+    if lo < vmin or hi > vmax:
+        # words with bits above bits_stored: code the low bits_stored bits (sign-extended for
+        # signed data) here and the rest as a separate stream, so nothing is altered
+        w = tzyx.astype(np.int64)
+        low = w & ((1 << bits_stored) - 1)
+        if signed:
+            sign = np.int64(1) << (bits_stored - 1)
+            low = (low ^ sign) - sign
+        high = (w - low) >> bits_stored
+        high_arr = high.astype(array.dtype)
+        plane_bytes = encode(high_arr if ndim == 4 else high_arr[0], bits_stored=width - bits_stored,
+                             effort=min(effort, 3), slab=slab, slab_t=slab_t)
+
+    work = _Work(Y, X)
+    hdr = fmt.Header(fmt.FORMAT_VERSION, array.shape, array.dtype, bits_stored, effort, near, slab_z,
+                     slab_tt, params.predictor_mask, (), None)
+    n_slabs = fmt.slab_count(T, Z, slab_tt, slab_z)
+    payloads = []
+    for s in range(n_slabs):
+        tr, zr = _slab_ranges(T, Z, slab_tt, slab_z, s)
+        payloads.append(_encode_slab(work, low, tr, zr, params, bits_stored, signed, array.dtype))
+    base = fmt.table_size(n_slabs)
+    entries, off = [], base
+    for p in payloads:
+        entries.append((off, len(p), zlib.crc32(p)))
+        off += len(p)
+    plane = (off, len(plane_bytes)) if plane_bytes else None
+    head = fmt.pack_header((T, Z, Y, X), ndim, array.dtype, bits_stored, effort, near, slab_z, slab_tt,
+                           params.predictor_mask, entries, plane)
+    del hdr
+    return b"".join([head, *payloads, plane_bytes])
+
+
+def _slab_ranges(T, Z, slab_t, slab_z, s):
+    nz = -(-Z // slab_z)
+    ts, zs = divmod(s, nz)
+    return (range(ts * slab_t, min(T, (ts + 1) * slab_t)), range(zs * slab_z, min(Z, (zs + 1) * slab_z)))
+
+
+def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:
+    n_frames = len(tr) * len(zr)
+    raw_size = n_frames * work.y * work.x * dtype.itemsize
+    head = 1 + n_frames
+    cap = head + raw_size + raw_size // 8 + 64
+    out = np.zeros(cap, np.uint8)
+    refcodes = out[1:head]
+    rc = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
+                    bits, signed, out, head, secondary=params.secondary_ref)
+    rcm.rc_finish_encoder(rc, out)
+    n = int(rc[rcm.POS])
+    if rc[rcm.OVER] or n - head >= raw_size:
+        # incompressible (noise): store the words verbatim so the size never grows by more than
+        # the slab header
+        raw = np.ascontiguousarray(np.asarray(plane)[tr.start:tr.stop, zr.start:zr.stop])
+        return bytes([fmt.SLAB_RAW]) + bytes(n_frames) + raw.astype(dtype.newbyteorder("<")).tobytes()
+    out[0] = fmt.SLAB_CODED
+    return out[:n].tobytes()
+
+
+# ----------------------------------------------------------------------------- decode
+def _as_buffer(buf) -> memoryview:
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise InvalidArgumentError(f"expected a bytes-like object, got {type(buf).__name__}") from None
+    if not mv.contiguous:
+        mv = memoryview(mv.tobytes())
+    return mv.cast("B") if mv.format != "B" or mv.ndim != 1 else mv
+
+
+def read_header(buf, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> fmt.Header:
+    """Parse and validate the stream's header (no pixel decoding)."""
+    return fmt.read_header(_as_buffer(buf), max_voxels=max_voxels)
+
+
+def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
+    payload = fmt.check_slab(buf, hdr, s)
+    tr, zr = hdr.slab_frames(s)
+    n_frames = len(tr) * len(zr)
+    data = np.frombuffer(payload, np.uint8).copy()  # writable: one kernel signature for both directions
+    if len(data) < 1 + n_frames:
+        raise CorruptDataError(f"slab {s}: payload of {len(data)} bytes is shorter than its "
+                               f"{1 + n_frames}-byte frame table", slab=s)
+    mode = int(data[0])
+    refcodes = data[1:1 + n_frames]
+    _, _, Y, X = hdr.tzyx
+    if mode == fmt.SLAB_RAW:
+        want = n_frames * Y * X * hdr.dtype.itemsize
+        if len(data) - 1 - n_frames != want:
+            raise CorruptDataError(f"slab {s}: raw payload holds {len(data) - 1 - n_frames} bytes, "
+                                   f"expected {want}", slab=s)
+        raw = np.frombuffer(payload[1 + n_frames:], hdr.dtype).reshape(len(tr), len(zr), Y, X)
+        for i, t in enumerate(tr):
+            for j, z in enumerate(zr):
+                put(t, z, raw[i, j])
+        return
+    if mode != fmt.SLAB_CODED:
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 or 1)", slab=s)
+    if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
+        raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
+    # a reference must exist inside the slab: z-references need z > z0, t-references t > t0
+    codes = refcodes.reshape(len(tr), len(zr))
+    needs_z = np.isin(codes, (fmt.REF_Z, fmt.REF_ZT, fmt.REF_TZ))
+    needs_t = np.isin(codes, (fmt.REF_T, fmt.REF_ZT, fmt.REF_TZ))
+    if needs_z[:, 0].any() or needs_t[0, :].any():
+        raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
+    signed = hdr.dtype.kind == "i"
+    rc = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.bits_stored, signed,
+                    data, 1 + n_frames, stop_frame=stop_frame)
+    if rc[rcm.OVER] > 0:
+        raise CorruptDataError(f"slab {s}: coded data ends {int(rc[rcm.OVER])} bytes early", slab=s)
+
+
+def _check_out(out, hdr):
+    if out is None:
+        return np.empty(hdr.shape, hdr.dtype.newbyteorder("="))
+    if not isinstance(out, np.ndarray) or out.shape != tuple(hdr.shape) or \
+            out.dtype.newbyteorder("=") != hdr.dtype.newbyteorder("="):
+        raise InvalidArgumentError(
+            f"out must be an array of shape {hdr.shape} and dtype {hdr.dtype.newbyteorder('=')}, got "
+            f"{getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out).__name__)}")
+    if not out.flags.writeable:
+        raise InvalidArgumentError("out is read-only")
+    return out
+
+
+def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> np.ndarray:
+    """Decode a whole stream; bit-exact for lossless streams. ``out`` may be preallocated."""
+    mv = _as_buffer(buf)
+    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    out = _check_out(out, hdr)
+    o4 = out.reshape((1,) + out.shape) if hdr.ndim == 3 else out
+    _, _, Y, X = hdr.tzyx
+    work = _Work(Y, X)
+
+    def put(t, z, frame):
+        o4[t, z] = frame
+
+    for s in range(hdr.n_slabs):
+        _decode_slab(mv, hdr, s, work, put)
+    if hdr.plane is not None:
+        _add_high_plane(mv, hdr, o4, None, max_voxels)
+    return out
+
+
+def _add_high_plane(mv, hdr, o4, frames, max_voxels):
+    po, pl = hdr.plane
+    sub = mv[po:po + pl]
+    phdr = fmt.read_header(sub, max_voxels=max_voxels)
+    if tuple(phdr.shape) != tuple(hdr.shape) or phdr.dtype != hdr.dtype or \
+            phdr.bits_stored != hdr.dtype.itemsize * 8 - hdr.bits_stored:
+        raise FormatError("high-bits plane does not match the main stream (shape, dtype or bits)")
+    if frames is None:
+        high = decode(sub, max_voxels=max_voxels)
+        high = high.reshape(o4.shape)
+    else:
+        high = decode_frames(sub, frames, max_voxels=max_voxels)
+    combined = (high.astype(np.int64) << hdr.bits_stored) + o4.astype(np.int64)
+    o4[...] = combined.astype(o4.dtype)
+
+
+def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> np.ndarray:
+    """Decode only the frames ``indices`` (over the flattened frame axis, k = t * Z + z).
+
+    Returns an array (len(indices), Y, X). Each frame costs at most the decoding of its slab, and
+    decoding stops inside the slab once the last wanted frame is out.
+    """
+    mv = _as_buffer(buf)
+    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    try:
+        idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"indices must be integers, got {indices!r}") from None
+    if np.asarray(indices).dtype.kind not in "iu" and len(idx):
+        raise InvalidArgumentError(f"indices must be integers, got {indices!r}")
+    nf = hdr.n_frames
+    for k in idx:
+        if not 0 <= k < nf:
+            raise InvalidArgumentError(f"frame index {k} outside 0..{nf - 1}")
+    T, Z, Y, X = hdr.tzyx
+    out = np.empty((len(idx), Y, X), hdr.dtype.newbyteorder("="))
+    want: dict[int, list[int]] = {}
+    for pos, k in enumerate(idx):
+        want.setdefault(k, []).append(pos)
+    by_slab: dict[int, list[int]] = {}
+    for k in want:
+        by_slab.setdefault(hdr.slab_of_frame(k), []).append(k)
+    work = _Work(Y, X)
+    for s, ks in sorted(by_slab.items()):
+        tr, zr = hdr.slab_frames(s)
+        local = [(divmod(k, Z)[0] - tr.start) * len(zr) + (k % Z - zr.start) for k in ks]
+
+        def put(t, z, frame, _want=want):
+            for pos in _want.get(t * Z + z, ()):
+                out[pos] = frame
+
+        _decode_slab(mv, hdr, s, work, put, stop_frame=max(local))
+    if hdr.plane is not None and idx:
+        _add_high_plane(mv, hdr, out, idx, max_voxels)
+    return out
