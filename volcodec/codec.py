@@ -48,18 +48,21 @@ def _as_int(value, name: str) -> int:
     return int(value)
 
 
+_TABLES = scan.make_tables()
+
+
 class _Work:
     """Per-call scratch arrays shared by all frames of one slab (sized for Y x X)."""
 
     def __init__(self, y: int, x: int):
         self.y, self.x = y, x
         self.shape = (y + scan.PAD_TOP + scan.PAD_BOTTOM, x + 2 * scan.PAD_SIDE)
-        self.err = np.zeros((scan.N_PRED, 2, x + 2 * scan.PAD_SIDE), np.int64)
+        self.err = np.zeros((2, x + 2 * scan.PAD_SIDE, scan.N_PRED), np.int64)
         self.eb = np.zeros((2, x + 2 * scan.PAD_SIDE), np.int64)
         self.pv = np.zeros(scan.N_PRED, np.float64)
-        self.w = np.zeros(scan.N_PRED, np.float64)
         self.dummy = np.zeros((1, 1), np.int64)
-        self.cfg = np.zeros(scan.CFG_SIZE, np.int64)
+        self.act = np.zeros(scan.N_PRED, np.int64)
+        self.wtab, self.recip = _TABLES
 
     def frame(self) -> np.ndarray:
         return np.zeros(self.shape, np.int64)
@@ -107,9 +110,9 @@ def _choose_ref(cur, zref, tref, secondary: bool) -> int:
 
 
 # ----------------------------------------------------------------------------- slab coding
-def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, signed, payload_buf,
-               start, secondary=False, stop_frame=None):
-    """Run the kernel over one slab's frames (t-major). Returns the range-coder state.
+def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, signed, buf, start,
+               secondary=False, stop_frame=None):
+    """Run the kernel over one slab's frames (t-major). Returns the final byte position.
 
     Encoder: ``get_frame(t, z)`` gives the original frame; ``refcodes`` is filled in.
     Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
@@ -119,11 +122,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, si
     mdl = rcm.new_models(scan.N_MODELS)
     bias = np.zeros((scan.N_BIAS, 2), np.int64)
     bias[:, 1] = 1
-    rc = rcm.new_state(len(payload_buf), bool(dec))
-    rc[rcm.POS] = start
-    if dec:
-        rcm.rc_start_decoder(rc, payload_buf)
-    work.cfg[scan.CFG_MASK] = mask
+    end = len(buf)
+    st = np.array(rcm.rc_start(buf, start, end, dec), np.int64)
     prev_t = {}  # z -> padded frame of the previous time point
     i = 0
     for t in tr:
@@ -141,20 +141,20 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, si
                                    None if tref is None else work.interior(tref), secondary)
                 refcodes[i] = code
             A, B, nref = _refs_for(code, zprev, tref)
+            n_act = scan.active_predictors(mask, nref, work.act)
             scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
-                            nref, work.y, work.x, minval, maxval, bits, work.cfg, work.err, work.eb,
-                            work.pv, work.w, mdl, bias, rc, payload_buf)
-            scan.pad_edges(P, work.y, work.x)
+                            nref, work.y, work.x, minval, maxval, bits, work.act, n_act, work.err,
+                            work.eb, work.pv, mdl, bias, work.wtab, work.recip, st, buf, end)
             if dec:
                 put_frame(t, z, work.interior(P))
             if stop_frame is not None and i >= stop_frame:
-                return rc
+                return st
+            scan.pad_edges(P, work.y, work.x)
             this_t[z] = P
             zprev = P
             i += 1
         prev_t = this_t
-    return rc
-
+    return st
 
 
 # ----------------------------------------------------------------------------- encode
@@ -263,11 +263,10 @@ def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:
     cap = head + raw_size + raw_size // 8 + 64
     out = np.zeros(cap, np.uint8)
     refcodes = out[1:head]
-    rc = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
+    st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     bits, signed, out, head, secondary=params.secondary_ref)
-    rcm.rc_finish_encoder(rc, out)
-    n = int(rc[rcm.POS])
-    if rc[rcm.OVER] or n - head >= raw_size:
+    n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
+    if n > cap or n - head >= raw_size:
         # incompressible (noise): store the words verbatim so the size never grows by more than
         # the slab header
         raw = np.ascontiguousarray(np.asarray(plane)[tr.start:tr.stop, zr.start:zr.stop])
@@ -324,10 +323,10 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
     if needs_z[:, 0].any() or needs_t[0, :].any():
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
-    rc = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.bits_stored, signed,
+    st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.bits_stored, signed,
                     data, 1 + n_frames, stop_frame=stop_frame)
-    if rc[rcm.OVER] > 0:
-        raise CorruptDataError(f"slab {s}: coded data ends {int(rc[rcm.OVER])} bytes early", slab=s)
+    if stop_frame is None and st[2] > len(data) + 4:
+        raise CorruptDataError(f"slab {s}: coded data ends {int(st[2]) - len(data)} bytes early", slab=s)
 
 
 def _check_out(out, hdr):

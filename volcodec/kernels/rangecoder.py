@@ -1,32 +1,28 @@
-"""Binary adaptive range coder (LZMA-style carry-less low/range coder) and bit models.
+"""Binary adaptive range coder with carry propagation in the output buffer, and bit models.
+
+The coder state is three scalars that the caller keeps in local variables (registers) and
+threads through every call: ``x`` (encoder: ``low``, the interval start; decoder: ``code``, the
+offset of the value inside the interval), ``rng`` (interval width, kept in [2**24, 2**32)) and
+``pos`` (next byte in ``buf``). Every function returns the updated state.
 
 One function serves both directions: ``dec == 0`` encodes ``bit`` and returns it, ``dec == 1``
 ignores ``bit`` and returns the decoded one, so every modelling decision is written once and the
 encoder and decoder cannot drift apart.
 
-Coder state ``rc`` (int64[RC_SIZE]):
-    LOW     encoder: low end of the interval (33 bits with the carry)
-    RANGE   interval width, kept in [2**24, 2**32)
-    CACHE   encoder: byte held back until the carry is known
-    CSIZE   encoder: number of held-back bytes (cache plus pending 0xFF bytes)
-    POS     next byte position in ``buf`` (both directions)
-    CODE    decoder: the code value inside the interval
-    END     number of valid bytes in ``buf``
-    OVER    encoder: 1 if the output would not fit in ``buf``; decoder: bytes read past END
+Bounds: the encoder never writes at or past ``end`` (it keeps counting, so ``pos > end`` after
+:func:`rc_flush` means the output did not fit); the decoder reads zeros past ``end`` (so
+``pos > end + 4`` after decoding means the data ran out). Neither raises.
 
-Bit model (int32[3] per context, in ``probs``): two estimates of P(bit == 0) in 16-bit fixed point,
-one fast and one slow, averaged; both adapt quickly at first (the shift grows with the count in
-the third slot), which matters because models restart at every slab.
+Bit model (``probs[ctx]``, int32[3]): two estimates of P(bit == 0) in 16-bit fixed point, one fast
+and one slow, averaged; both adapt quickly at first (the shift grows with the count in the third
+slot), which matters because models restart at every slab.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel
-
-LOW, RANGE, CACHE, CSIZE, POS, CODE, END, OVER = 0, 1, 2, 3, 4, 5, 6, 7
-RC_SIZE = 8
+from .._jit import inline, kernel
 
 PROB_BITS = 16
 PROB_INIT = 1 << (PROB_BITS - 1)
@@ -35,6 +31,7 @@ MASK32 = 0xFFFFFFFF
 FAST_SHIFT_MAX = 4
 SLOW_SHIFT_MAX = 7
 COUNT_MAX = 255
+DIRECT_MAX = 16  # bits per rc_direct call
 
 
 def new_models(n_contexts: int) -> np.ndarray:
@@ -46,98 +43,79 @@ def new_models(n_contexts: int) -> np.ndarray:
     return m
 
 
-def new_state(buf_len: int, decoding: bool) -> np.ndarray:
-    rc = np.zeros(RC_SIZE, np.int64)
-    rc[RANGE] = MASK32
-    rc[CSIZE] = 1
-    rc[END] = buf_len
-    return rc
-
-
 @kernel
-def _put_byte(rc, buf, value):
-    pos = rc[POS]
-    if pos < rc[END]:
-        buf[pos] = value & 0xFF
-    else:
-        rc[OVER] = 1
-    rc[POS] = pos + 1
-
-
-@kernel
-def _get_byte(rc, buf):
-    pos = rc[POS]
-    rc[POS] = pos + 1
-    if pos < rc[END]:
-        return np.int64(buf[pos])
-    rc[OVER] += 1
-    return np.int64(0)
-
-
-@kernel
-def _shift_low(rc, buf):
-    low = rc[LOW]
-    if low < 0xFF000000 or low > MASK32:
-        carry = low >> 32
-        temp = rc[CACHE]
-        n = rc[CSIZE]
-        while n > 0:
-            _put_byte(rc, buf, temp + carry)
-            temp = 0xFF
-            n -= 1
-        rc[CSIZE] = 0
-        rc[CACHE] = (low >> 24) & 0xFF
-    rc[CSIZE] += 1
-    rc[LOW] = (low & 0x00FFFFFF) << 8
-
-
-@kernel
-def rc_start_decoder(rc, buf):
-    """Prime the decoder with the first five bytes (the first is always 0)."""
-    code = np.int64(0)
-    for _ in range(5):
-        code = (code << 8) | _get_byte(rc, buf)
-    rc[CODE] = code & MASK32
-    rc[RANGE] = MASK32
-
-
-@kernel
-def rc_finish_encoder(rc, buf):
-    """Flush the encoder; afterwards rc[POS] is the stream length."""
-    for _ in range(5):
-        _shift_low(rc, buf)
-
-
-@kernel
-def rc_bit(rc, buf, probs, ctx, bit, dec):
-    """Code one binary decision with adaptive model ``probs[ctx]``; returns the bit."""
-    pf = np.int64(probs[ctx, 0])
-    ps = np.int64(probs[ctx, 1])
-    p0 = (pf + ps) >> 1
-    rng = rc[RANGE]
-    bound = (rng >> PROB_BITS) * p0
+def rc_start(buf, pos, end, dec):
+    """Initial (x, rng, pos): the decoder reads the first four bytes."""
+    x = np.int64(0)
     if dec:
-        code = rc[CODE]
-        if code < bound:
-            rng = bound
-            bit = 0
-        else:
-            rc[CODE] = code - bound
-            rng -= bound
-            bit = 1
-    else:
-        if bit == 0:
-            rng = bound
-        else:
-            rc[LOW] += bound
-            rng -= bound
+        for _ in range(4):
+            b = np.int64(0)
+            if pos < end:
+                b = np.int64(buf[pos])
+            x = (x << 8) | b
+            pos += 1
+    return x, np.int64(MASK32), pos
+
+
+@kernel
+def rc_flush(x, rng, pos, buf, end):
+    """Encoder: write the four bytes of ``low``; returns the final length (> end: overflow)."""
+    for _ in range(4):
+        if pos < end:
+            buf[pos] = (x >> 24) & 0xFF
+        pos += 1
+        x = (x << 8) & MASK32
+    return pos
+
+
+@inline
+def _carry(pos, buf, end):
+    """Propagate a carry into the bytes already written (never past the stream's first byte:
+    the coded value is always below 1.0)."""
+    i = pos - 1
+    while i >= 0:
+        if i < end:
+            v = np.int64(buf[i]) + 1
+            buf[i] = v & 0xFF
+            if v < 256:
+                return
+        i -= 1
+
+
+@inline
+def _normalize(x, rng, pos, buf, end, dec):
     while rng < TOP:
         rng <<= 8
         if dec:
-            rc[CODE] = ((rc[CODE] << 8) | _get_byte(rc, buf)) & MASK32
+            b = np.int64(0)
+            if pos < end:
+                b = np.int64(buf[pos])
+            x = ((x << 8) | b) & MASK32
         else:
-            _shift_low(rc, buf)
-    rc[RANGE] = rng
+            if pos < end:
+                buf[pos] = (x >> 24) & 0xFF
+            x = (x << 8) & MASK32
+        pos += 1
+    return x, rng, pos
+
+
+@inline
+def rc_bit(x, rng, pos, buf, end, probs, ctx, bit, dec):
+    """Code one binary decision with adaptive model ``probs[ctx]``; returns (bit, x, rng, pos)."""
+    pf = np.int64(probs[ctx, 0])
+    ps = np.int64(probs[ctx, 1])
+    bound = (rng >> PROB_BITS) * ((pf + ps) >> 1)
+    if dec:
+        bit = 1 if x >= bound else 0
+    if bit:
+        x = x - bound if dec else x + bound
+        rng -= bound
+    else:
+        rng = bound
+    if not dec and x > MASK32:
+        x &= MASK32
+        _carry(pos, buf, end)
+    x, rng, pos = _normalize(x, rng, pos, buf, end, dec)
     # adaptive update: the shift grows with the number of observations
     n = np.int64(probs[ctx, 2])
     sh = SLOW_SHIFT_MAX
@@ -145,42 +123,33 @@ def rc_bit(rc, buf, probs, ctx, bit, dec):
         sh = 1
         while (np.int64(1) << sh) <= n + 1:
             sh += 1
+        probs[ctx, 2] = n + 1
     shf = sh if sh < FAST_SHIFT_MAX else FAST_SHIFT_MAX
-    if bit == 0:
-        pf += (65536 - pf) >> shf
-        ps += (65536 - ps) >> sh
-    else:
+    if bit:
         pf -= pf >> shf
         ps -= ps >> sh
+    else:
+        pf += (65536 - pf) >> shf
+        ps += (65536 - ps) >> sh
     probs[ctx, 0] = pf
     probs[ctx, 1] = ps
-    if n < COUNT_MAX:
-        probs[ctx, 2] = n + 1
-    return bit
+    return bit, x, rng, pos
 
 
-@kernel
-def rc_direct(rc, buf, value, nbits, dec):
-    """Code ``nbits`` equiprobable bits of ``value`` (most significant first); returns the value."""
-    out = np.int64(0)
-    for i in range(nbits - 1, -1, -1):
-        rng = rc[RANGE] >> 1
-        if dec:
-            code = rc[CODE]
-            b = np.int64(0)
-            if code >= rng:
-                rc[CODE] = code - rng
-                b = 1
-        else:
-            b = (value >> i) & 1
-            if b:
-                rc[LOW] += rng
-        out = (out << 1) | b
-        while rng < TOP:
-            rng <<= 8
-            if dec:
-                rc[CODE] = ((rc[CODE] << 8) | _get_byte(rc, buf)) & MASK32
-            else:
-                _shift_low(rc, buf)
-        rc[RANGE] = rng
-    return out
+@inline
+def rc_direct(x, rng, pos, buf, end, value, nbits, dec):
+    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits at once; returns (value, x, rng, pos)."""
+    rng >>= nbits
+    if dec:
+        value = x // rng
+        top = (np.int64(1) << nbits) - 1
+        if value > top:  # only on corrupt data: stay inside the interval
+            value = top
+        x -= value * rng
+    else:
+        x += value * rng
+        if x > MASK32:
+            x &= MASK32
+            _carry(pos, buf, end)
+    x, rng, pos = _normalize(x, rng, pos, buf, end, dec)
+    return value, x, rng, pos

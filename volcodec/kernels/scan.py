@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel
-from .rangecoder import rc_bit, rc_direct
+from .._jit import inline, kernel
+from .rangecoder import DIRECT_MAX, rc_bit, rc_direct
 
 PAD_TOP, PAD_BOTTOM, PAD_SIDE = 2, 1, 2
 
@@ -44,6 +44,8 @@ K_STRIDE = 2 * (KMAX + 1)
 N_BIAS_E = 10
 N_BIAS = N_BIAS_E * 16
 N_FRAC = 9
+BIAS_COUNT_MAX = 64
+W_TABLE_SIZE = 4096
 
 # offsets of each model family inside the one bit-model array
 OFF_K = 0
@@ -52,12 +54,9 @@ OFF_M2 = OFF_M1 + NQ * (KMAX + 1)
 OFF_SIGN = OFF_M2 + (KMAX + 1) * 2 * 4
 N_MODELS = OFF_SIGN + (NQ // 4) * N_FRAC
 
-# cfg slots (int64 array built by volcodec.params)
-CFG_MASK = 0  # bit i set: predictor i takes part in the blend
-CFG_SIZE = 4
 
 
-@kernel
+@inline
 def _med(a, b, c):
     """LOCO-I median edge detector on W=a, N=b, NW=c."""
     mx = a if a > b else b
@@ -69,16 +68,32 @@ def _med(a, b, c):
     return a + b - c
 
 
-@kernel
+@inline
 def _bitlen(v):
+    """Number of bits of v >= 0 (0 for 0), by binary search: no loop over every bit."""
     n = np.int64(0)
-    while v > 0:
+    if v >= np.int64(1) << 32:
+        v >>= 32
+        n += 32
+    if v >= 1 << 16:
+        v >>= 16
+        n += 16
+    if v >= 1 << 8:
+        v >>= 8
+        n += 8
+    if v >= 1 << 4:
+        v >>= 4
+        n += 4
+    if v >= 1 << 2:
+        v >>= 2
+        n += 2
+    if v >= 2:
         v >>= 1
         n += 1
-    return n
+    return n + v
 
 
-@kernel
+@inline
 def _activity_class(act):
     """Log scale with two classes per octave: 0, 1, 2, 3, 4-5, 6-7, 8-11, 12-15, ..."""
     if act < 4:
@@ -107,30 +122,51 @@ def pad_edges(P, Y, X):
             P[r, X + PAD_SIDE + c] = P[PAD_TOP, X + PAD_SIDE - 1]
 
 
-@kernel
-def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv, w, mdl, bias, rc, buf):
-    """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
+def make_tables():
+    """Lookup tables the scan takes as arguments: blend weights 1 / (E^2 + 1) for small E, and
+    2**16 / n for the bias mean (division-free in the voxel loop)."""
+    e = np.arange(W_TABLE_SIZE, dtype=np.float64)
+    wtab = 1.0 / (e * e + 1.0)
+    recip = np.zeros(BIAS_COUNT_MAX + 1, np.int64)
+    recip[1:] = (1 << 16) // np.arange(1, BIAS_COUNT_MAX + 1)
+    return wtab, recip
 
-    ``nref`` is 0, 1 (A) or 2 (A and B). ``err`` (N_PRED, 2, X+4) and ``eb`` (2, X+4) hold the
-    last two rows of absolute errors; ``pv``/``w`` (N_PRED float64) are scratch; ``mdl`` and
-    ``bias`` carry the adaptive state across the frames of a slab. Returns 0.
-    """
-    mask = cfg[CFG_MASK]
+
+@kernel
+def active_predictors(mask, nref, out):
+    """Write the indices of the predictors in ``mask`` usable with ``nref`` references into
+    ``out``; returns their count (at least 1: MED is used when nothing else is)."""
     if nref < 2:
         mask &= (np.int64(1) << (N_INTRA + N_PER_REF)) - 1
     if nref < 1:
         mask &= (np.int64(1) << N_INTRA) - 1
-    if mask == 0:
-        mask = 1
+    n = 0
+    for i in range(N_PRED):
+        if (mask >> i) & 1:
+            out[n] = i
+            n += 1
+    if n == 0:
+        out[0] = P_MED
+        n = 1
+    return n
+
+
+@kernel
+def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+               wtab, recip, st, buf, end):
+    """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
+
+    ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
+    ``err`` (2, X+4, N_PRED) and ``eb`` (2, X+4) hold the last two rows of absolute errors;
+    ``pv`` (N_PRED float64) is scratch; ``mdl`` and ``bias`` carry the adaptive state across the
+    frames of a slab; ``wtab``/``recip`` come from :func:`make_tables`; ``st`` = [x, rng, pos]
+    is the range coder's state in and out.
+    """
+    x_, rng, pos = st[0], st[1], st[2]
     span = np.int64(1) << bits
     half = span >> 1
-    for i in range(N_PRED):
-        for c in range(X + 2 * PAD_SIDE):
-            err[i, 0, c] = 0
-            err[i, 1, c] = 0
-    for c in range(X + 2 * PAD_SIDE):
-        eb[0, c] = 0
-        eb[1, c] = 0
+    err[:, :, :] = 0
+    eb[:, :] = 0
     v0 = np.int64(0)
     if nref > 0:
         v0 = A[PAD_TOP, PAD_SIDE]
@@ -148,9 +184,10 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
         if y > 0:
             P[r, 0] = P[r - 1, PAD_SIDE]
             P[r, 1] = P[r - 1, PAD_SIDE]
-            for i in range(N_PRED):
-                err[i, cur, 0] = err[i, prv, PAD_SIDE]
-                err[i, cur, 1] = err[i, prv, PAD_SIDE]
+            for j in range(n_act):
+                i = act_idx[j]
+                err[cur, 0, i] = err[prv, PAD_SIDE, i]
+                err[cur, 1, i] = err[prv, PAD_SIDE, i]
             eb[cur, 0] = eb[prv, PAD_SIDE]
             eb[cur, 1] = eb[prv, PAD_SIDE]
         for x in range(X):
@@ -166,53 +203,54 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
             N = P[r - 1, c]
             NW = P[r - 1, c - 1]
             NE = P[r - 1, c + 1]
-            WW = P[r, c - 2]
             med = _med(W, N, NW)
-            # ---- predictors
-            if mask & 1:
-                pv[P_MED] = med
-            if (mask >> P_PLANE) & 1:
-                pv[P_PLANE] = W + N - NW
-            if (mask >> P_W) & 1:
-                pv[P_W] = W
-            if (mask >> P_N) & 1:
-                pv[P_N] = N
-            if (mask >> P_NE_GRAD) & 1:
-                pv[P_NE_GRAD] = W + NE - N
-            if (mask >> P_AVG) & 1:
-                pv[P_AVG] = (W + NE + 1) >> 1
             tex_r = NW
-            for j in range(nref):
-                Q = A if j == 0 else B
-                base = N_INTRA + j * N_PER_REF
-                R = Q[r, c]
-                RW = Q[r, c - 1]
-                RN = Q[r - 1, c]
-                if j == 0:
-                    tex_r = R
-                if (mask >> (base + R_W)) & 1:
-                    pv[base + R_W] = R + W - RW
-                if (mask >> (base + R_N)) & 1:
-                    pv[base + R_N] = R + N - RN
-                if (mask >> (base + R_MED)) & 1:
-                    pv[base + R_MED] = R + med - _med(RW, RN, Q[r - 1, c - 1])
-                if (mask >> (base + R_SAME)) & 1:
-                    pv[base + R_SAME] = R
-                if (mask >> (base + R_WN)) & 1:
-                    pv[base + R_WN] = R + ((W - RW + N - RN) >> 1)
-            # ---- blend (weights from each predictor's recent local error)
+            if nref > 0:
+                tex_r = A[r, c]
+            # ---- predictors, blended with weights from each one's recent local error
             sw = 0.0
             swp = 0.0
             emin = np.int64(1) << 62
-            for i in range(N_PRED):
-                if (mask >> i) & 1:
-                    e_i = (2 * (err[i, cur, c - 1] + err[i, prv, c]) + err[i, prv, c - 1]
-                           + err[i, prv, c + 1] + err[i, cur, c - 2])
-                    if e_i < emin:
-                        emin = e_i
+            for j in range(n_act):
+                i = act_idx[j]
+                if i < N_INTRA:
+                    if i == P_MED:
+                        p = med
+                    elif i == P_PLANE:
+                        p = W + N - NW
+                    elif i == P_W:
+                        p = W
+                    elif i == P_N:
+                        p = N
+                    elif i == P_NE_GRAD:
+                        p = W + NE - N
+                    else:
+                        p = (W + NE + 1) >> 1
+                else:
+                    Q = A if i < N_INTRA + N_PER_REF else B
+                    kind = (i - N_INTRA) % N_PER_REF
+                    R = Q[r, c]
+                    if kind == R_W:
+                        p = R + W - Q[r, c - 1]
+                    elif kind == R_N:
+                        p = R + N - Q[r - 1, c]
+                    elif kind == R_MED:
+                        p = R + med - _med(Q[r, c - 1], Q[r - 1, c], Q[r - 1, c - 1])
+                    elif kind == R_SAME:
+                        p = R
+                    else:
+                        p = R + ((W - Q[r, c - 1] + N - Q[r - 1, c]) >> 1)
+                pv[j] = p
+                e_i = (2 * (err[cur, c - 1, i] + err[prv, c, i]) + err[prv, c - 1, i]
+                       + err[prv, c + 1, i] + err[cur, c - 2, i])
+                if e_i < emin:
+                    emin = e_i
+                if e_i < W_TABLE_SIZE:
+                    wi = wtab[e_i]
+                else:
                     wi = 1.0 / (float(e_i) * float(e_i) + 1.0)
-                    sw += wi
-                    swp += wi * pv[i]
+                sw += wi
+                swp += wi * float(p)
             p8 = np.int64(np.floor(swp / sw * 8.0 + 0.5))
             # ---- contexts
             act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1]
@@ -223,7 +261,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
                 qb = N_BIAS_E - 1
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
             bctx = qb * 16 + tex
-            corr = bias[bctx, 0] // bias[bctx, 1]
+            corr = (bias[bctx, 0] * recip[bias[bctx, 1]]) >> 16
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
             if pred < minval:
@@ -235,7 +273,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
                 frac = 0
             if frac >= N_FRAC:
                 frac = N_FRAC - 1
-            # ---- residual
+            # ---- residual: e reduced modulo 2**bits into [-half, half)
             e = np.int64(0)
             if not dec:
                 e = P[r, c] - pred
@@ -245,34 +283,54 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
                     e -= span
             m = e if e >= 0 else -e
             k = _bitlen(m)
+            # k by an adaptive unary walk that starts at the class's typical bit length k0
             k0 = (q >> 1) - 3
             if k0 < 0:
                 k0 = 0
             if k0 > bits:
                 k0 = bits
             kb = OFF_K + q * K_STRIDE
-            if k0 > 0 and rc_bit(rc, buf, mdl, kb + KMAX + 1 + k0, 1 if k < k0 else 0, dec):
+            down = 0
+            if k0 > 0:
+                down, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + KMAX + 1 + k0,
+                                            1 if k < k0 else 0, dec)
+            j = k0
+            if down:
                 j = k0 - 1
-                while j > 0 and rc_bit(rc, buf, mdl, kb + KMAX + 1 + j, 1 if k < j else 0, dec):
+                while j > 0:
+                    b, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + KMAX + 1 + j,
+                                             1 if k < j else 0, dec)
+                    if b == 0:
+                        break
                     j -= 1
             else:
-                j = k0
-                while j < bits and rc_bit(rc, buf, mdl, kb + j, 1 if k > j else 0, dec):
+                while j < bits:
+                    b, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + j, 1 if k > j else 0, dec)
+                    if b == 0:
+                        break
                     j += 1
             k = j
             if k > 0:
+                # mantissa below the leading one: two modelled bits, the rest equiprobable
                 mm = np.int64(1) << (k - 1)
                 if k >= 2:
-                    b1 = rc_bit(rc, buf, mdl, OFF_M1 + q * (KMAX + 1) + k, (m >> (k - 2)) & 1, dec)
+                    b1, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_M1 + q * (KMAX + 1) + k,
+                                              (m >> (k - 2)) & 1, dec)
                     mm |= b1 << (k - 2)
                     if k >= 3:
-                        b2 = rc_bit(rc, buf, mdl, OFF_M2 + (k * 2 + b1) * 4 + (q & 3),
-                                    (m >> (k - 3)) & 1, dec)
+                        b2, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl,
+                                                  OFF_M2 + (k * 2 + b1) * 4 + (q & 3), (m >> (k - 3)) & 1, dec)
                         mm |= b2 << (k - 3)
-                        if k >= 4:
-                            mm |= rc_direct(rc, buf, m, k - 3, dec)
+                        nb = k - 3
+                        while nb > 0:
+                            take = nb if nb < DIRECT_MAX else DIRECT_MAX
+                            nb -= take
+                            v, x_, rng, pos = rc_direct(x_, rng, pos, buf, end,
+                                                        (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
+                            mm |= v << nb
                 m = mm
-                s = rc_bit(rc, buf, mdl, OFF_SIGN + (q >> 2) * N_FRAC + frac, 1 if e < 0 else 0, dec)
+                s, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_SIGN + (q >> 2) * N_FRAC + frac,
+                                         1 if e < 0 else 0, dec)
                 e = -m if s else m
             else:
                 e = 0
@@ -287,19 +345,22 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, cfg, err, eb, pv,
             # ---- update errors and bias
             d = xv - pred
             eb[cur, c] = d if d >= 0 else -d
-            for i in range(N_PRED):
-                if (mask >> i) & 1:
-                    d = xv - np.int64(pv[i])
-                    err[i, cur, c] = d if d >= 0 else -d
+            for j in range(n_act):
+                d = xv - np.int64(pv[j])
+                err[cur, c, act_idx[j]] = d if d >= 0 else -d
             bias[bctx, 0] += xv * 8 - p8
             n = bias[bctx, 1] + 1
-            if n >= 64:
-                bias[bctx, 0] = bias[bctx, 0] // 2
-                n = 32
+            if n >= BIAS_COUNT_MAX:
+                bias[bctx, 0] = bias[bctx, 0] >> 1
+                n = BIAS_COUNT_MAX // 2
             bias[bctx, 1] = n
         P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
         P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
-        for i in range(N_PRED):
-            err[i, cur, X + PAD_SIDE] = err[i, cur, X + PAD_SIDE - 1]
+        for j in range(n_act):
+            i = act_idx[j]
+            err[cur, X + PAD_SIDE, i] = err[cur, X + PAD_SIDE - 1, i]
         eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
+    st[0] = x_
+    st[1] = rng
+    st[2] = pos
     return 0
