@@ -26,8 +26,8 @@ class NiftiInfo:
     shape_xyzt: tuple[int, ...]
     spacing: tuple[float, float, float]
     time_step: float | None
-    scl_slope: float | None
-    scl_inter: float | None
+    scl_slope: float  # 1.0 when the file declares no scaling
+    scl_inter: float  # 0.0 when the file declares no scaling
     affine: tuple[tuple[float, ...], ...] = field(repr=False)
 
 
@@ -61,15 +61,17 @@ def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, NiftiInfo]:
     header = image.header
     zooms = tuple(float(z) for z in header.get_zooms())
     zooms = zooms + (1.0,) * (3 - min(len(zooms), 3))
-    slope, inter = header.get_slope_inter()
+    # nibabel moves scl_slope/scl_inter from the header into the array proxy when it loads a file
+    slope = float(getattr(image.dataobj, "slope", 1.0))
+    inter = float(getattr(image.dataobj, "inter", 0.0))
     info = NiftiInfo(
         path=str(path),
         dtype=stored.dtype.newbyteorder("=").name,
         shape_xyzt=shape,
         spacing=(zooms[2], zooms[1], zooms[0]),
         time_step=zooms[3] if len(shape) == 4 and len(zooms) > 3 else None,
-        scl_slope=None if slope is None else float(slope),
-        scl_inter=None if inter is None else float(inter),
+        scl_slope=slope,
+        scl_inter=inter,
         affine=tuple(tuple(float(v) for v in row) for row in image.affine),
     )
     return volume, info

@@ -477,6 +477,7 @@ def _read_positioned(files: list[_File], common: _Common, layout: str) -> tuple[
     shape = (n_z, common.rows, common.columns) if n_t == 1 else (n_t, n_z, common.rows, common.columns)
     slots = [(frames[i].file, frames[i].frame) for i in order]
     measures = _measures(files[0])
+    between = _floats(files[0].ds.get("SpacingBetweenSlices"), 1, "SpacingBetweenSlices", files[0].path)
     volume = _assemble(files, slots, common, shape)
     refs = tuple(
         FrameRef(
@@ -489,7 +490,7 @@ def _read_positioned(files: list[_File], common: _Common, layout: str) -> tuple[
         )
         for i in order
     )
-    slice_spacing = None
+    slice_spacing = between and between[0]
     if locations is not None and n_z > 1:
         slice_spacing = float(np.median(np.diff([locations[g[0]] for g in groups])))
     info = _series_info(layout, shape, common, files, refs, orientation, slice_spacing, measures)
