@@ -42,7 +42,7 @@ KMAX = 33  # bit length of |e| never exceeds bits_stored <= 32
 NQ = 40  # activity classes
 K_STRIDE = 2 * (KMAX + 1)
 N_BIAS_E = 10
-N_BIAS = N_BIAS_E * 16
+N_BIAS = N_BIAS_E * 64
 N_FRAC = 9
 BIAS_COUNT_MAX = 64
 W_TABLE_SIZE = 4096
@@ -52,7 +52,8 @@ OFF_K = 0
 OFF_M1 = OFF_K + NQ * K_STRIDE
 OFF_M2 = OFF_M1 + NQ * (KMAX + 1)
 OFF_SIGN = OFF_M2 + (KMAX + 1) * 2 * 4
-N_MODELS = OFF_SIGN + (NQ // 4) * N_FRAC
+OFF_PIVOT = OFF_SIGN + (NQ // 4) * N_FRAC * 16
+N_MODELS = OFF_PIVOT + NQ * 16
 
 
 
@@ -225,10 +226,13 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     elif i == P_NE_GRAD:
                         p = W + NE - N
                     else:
-                        p = (W + NE + 1) >> 1
+                        p = ((2 * (W + N) + NE - NW + 2) >> 2)
                 else:
-                    Q = A if i < N_INTRA + N_PER_REF else B
-                    kind = (i - N_INTRA) % N_PER_REF
+                    Q = A
+                    kind = i - N_INTRA
+                    if kind >= N_PER_REF:
+                        Q = B
+                        kind -= N_PER_REF
                     R = Q[r, c]
                     if kind == R_W:
                         p = R + W - Q[r, c - 1]
@@ -254,13 +258,14 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             p8 = np.int64(np.floor(swp / sw * 8.0 + 0.5))
             # ---- contexts
             act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1]
-                   + eb[cur, c - 2] + (emin >> 1))
+                   + eb[cur, c - 2] + 2 * emin)
             q = _activity_class(act)
             qb = q >> 2
             if qb >= N_BIAS_E:
                 qb = N_BIAS_E - 1
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
-            bctx = qb * 16 + tex
+            t2 = NW if nref > 0 else P[r, c - 2]
+            bctx = qb * 64 + tex + (t2 * 8 > p8) * 16 + (P[r - 2, c] * 8 > p8) * 32
             corr = (bias[bctx, 0] * recip[bias[bctx, 1]]) >> 16
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
@@ -292,7 +297,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             kb = OFF_K + q * K_STRIDE
             down = 0
             if k0 > 0:
-                down, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + KMAX + 1 + k0,
+                down, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_PIVOT + q * 16 + tex,
                                             1 if k < k0 else 0, dec)
             j = k0
             if down:
@@ -329,7 +334,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                                                         (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
                             mm |= v << nb
                 m = mm
-                s, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_SIGN + (q >> 2) * N_FRAC + frac,
+                s, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_SIGN + ((q >> 2) * N_FRAC + frac) * 16 + tex,
                                          1 if e < 0 else 0, dec)
                 e = -m if s else m
             else:
