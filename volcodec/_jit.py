@@ -26,4 +26,4 @@ def inline(func):
     """A small helper inlined into its callers at numba IR level (hot-path helpers: the coder's
     bit functions, the median predictor). Inlining removes a call that passes whole array
     structures for every coded bit."""
-    return numba.njit(inline="always", **OPTIONS)(func)
+    return numba.njit(**OPTIONS)(func)

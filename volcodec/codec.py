@@ -57,12 +57,19 @@ class _Work:
     def __init__(self, y: int, x: int):
         self.y, self.x = y, x
         self.shape = (y + scan.PAD_TOP + scan.PAD_BOTTOM, x + 2 * scan.PAD_SIDE)
-        self.err = np.zeros((2, x + 2 * scan.PAD_SIDE, scan.N_PRED), np.int64)
         self.eb = np.zeros((2, x + 2 * scan.PAD_SIDE), np.int64)
         self.pv = np.zeros(scan.N_PRED, np.float64)
         self.dummy = np.zeros((1, 1), np.int64)
         self.act = np.zeros(scan.N_PRED, np.int64)
+        self._err: dict[int, np.ndarray] = {}
         self.wtab, self.recip = _TABLES
+
+    def errors(self, n_act: int) -> np.ndarray:
+        """Error rows for ``n_act`` predictors, packed so a row stays in L1 cache."""
+        e = self._err.get(n_act)
+        if e is None:
+            e = self._err[n_act] = np.zeros((2, self.x + 2 * scan.PAD_SIDE, n_act), np.int32)
+        return e
 
     def frame(self) -> np.ndarray:
         return np.zeros(self.shape, np.int64)
@@ -142,8 +149,9 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, si
                 refcodes[i] = code
             A, B, nref = _refs_for(code, zprev, tref)
             n_act = scan.active_predictors(mask, nref, work.act)
+            err = work.errors(n_act)
             scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
-                            nref, work.y, work.x, minval, maxval, bits, work.act, n_act, work.err,
+                            nref, work.y, work.x, minval, maxval, bits, work.act, n_act, err,
                             work.eb, work.pv, mdl, bias, work.wtab, work.recip, st, buf, end)
             if dec:
                 put_frame(t, z, work.interior(P))

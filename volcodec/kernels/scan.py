@@ -42,10 +42,11 @@ KMAX = 33  # bit length of |e| never exceeds bits_stored <= 32
 NQ = 40  # activity classes
 K_STRIDE = 2 * (KMAX + 1)
 N_BIAS_E = 10
-N_BIAS = N_BIAS_E * 64
+N_BIAS = N_BIAS_E * 128
 N_FRAC = 9
 BIAS_COUNT_MAX = 64
 W_TABLE_SIZE = 4096
+ERR_MAX = (1 << 26) - 1
 
 # offsets of each model family inside the one bit-model array
 OFF_K = 0
@@ -158,7 +159,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
 
     ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
-    ``err`` (2, X+4, N_PRED) and ``eb`` (2, X+4) hold the last two rows of absolute errors;
+    ``err`` (2, X+4, n_act) int32 and ``eb`` (2, X+4) hold the last two rows of absolute errors
+    (per active predictor, capped at ERR_MAX so sums stay far from overflow);
     ``pv`` (N_PRED float64) is scratch; ``mdl`` and ``bias`` carry the adaptive state across the
     frames of a slab; ``wtab``/``recip`` come from :func:`make_tables`; ``st`` = [x, rng, pos]
     is the range coder's state in and out.
@@ -186,9 +188,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             P[r, 0] = P[r - 1, PAD_SIDE]
             P[r, 1] = P[r - 1, PAD_SIDE]
             for j in range(n_act):
-                i = act_idx[j]
-                err[cur, 0, i] = err[prv, PAD_SIDE, i]
-                err[cur, 1, i] = err[prv, PAD_SIDE, i]
+                err[cur, 0, j] = err[prv, PAD_SIDE, j]
+                err[cur, 1, j] = err[prv, PAD_SIDE, j]
             eb[cur, 0] = eb[prv, PAD_SIDE]
             eb[cur, 1] = eb[prv, PAD_SIDE]
         for x in range(X):
@@ -228,25 +229,33 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     else:
                         p = ((2 * (W + N) + NE - NW + 2) >> 2)
                 else:
-                    Q = A
                     kind = i - N_INTRA
-                    if kind >= N_PER_REF:
-                        Q = B
+                    # scalars, not an array alias: picking A or B as an array object would cost
+                    # two atomic reference-count updates per voxel
+                    if kind < N_PER_REF:
+                        R = A[r, c]
+                        RW = A[r, c - 1]
+                        RN = A[r - 1, c]
+                        RNW = A[r - 1, c - 1]
+                    else:
                         kind -= N_PER_REF
-                    R = Q[r, c]
+                        R = B[r, c]
+                        RW = B[r, c - 1]
+                        RN = B[r - 1, c]
+                        RNW = B[r - 1, c - 1]
                     if kind == R_W:
-                        p = R + W - Q[r, c - 1]
+                        p = R + W - RW
                     elif kind == R_N:
-                        p = R + N - Q[r - 1, c]
+                        p = R + N - RN
                     elif kind == R_MED:
-                        p = R + med - _med(Q[r, c - 1], Q[r - 1, c], Q[r - 1, c - 1])
+                        p = R + med - _med(RW, RN, RNW)
                     elif kind == R_SAME:
                         p = R
                     else:
-                        p = R + ((W - Q[r, c - 1] + N - Q[r - 1, c]) >> 1)
+                        p = R + ((W - RW + N - RN) >> 1)
                 pv[j] = p
-                e_i = (2 * (err[cur, c - 1, i] + err[prv, c, i]) + err[prv, c - 1, i]
-                       + err[prv, c + 1, i] + err[cur, c - 2, i])
+                e_i = np.int64(2 * (err[cur, c - 1, j] + err[prv, c, j]) + err[prv, c - 1, j]
+                               + err[prv, c + 1, j] + err[cur, c - 2, j])
                 if e_i < emin:
                     emin = e_i
                 if e_i < W_TABLE_SIZE:
@@ -265,7 +274,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 qb = N_BIAS_E - 1
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
             t2 = NW if nref > 0 else P[r, c - 2]
-            bctx = qb * 64 + tex + (t2 * 8 > p8) * 16 + (P[r - 2, c] * 8 > p8) * 32
+            bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (P[r - 2, c] * 8 > p8) * 32
+                    + (P[r - 1, c + 2] * 8 > p8) * 64)
             corr = (bias[bctx, 0] * recip[bias[bctx, 1]]) >> 16
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
@@ -322,17 +332,13 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     b1, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_M1 + q * (KMAX + 1) + k,
                                               (m >> (k - 2)) & 1, dec)
                     mm |= b1 << (k - 2)
-                    if k >= 3:
-                        b2, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl,
-                                                  OFF_M2 + (k * 2 + b1) * 4 + (q & 3), (m >> (k - 3)) & 1, dec)
-                        mm |= b2 << (k - 3)
-                        nb = k - 3
-                        while nb > 0:
-                            take = nb if nb < DIRECT_MAX else DIRECT_MAX
-                            nb -= take
-                            v, x_, rng, pos = rc_direct(x_, rng, pos, buf, end,
-                                                        (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
-                            mm |= v << nb
+                    nb = k - 2
+                    while nb > 0:
+                        take = nb if nb < DIRECT_MAX else DIRECT_MAX
+                        nb -= take
+                        v, x_, rng, pos = rc_direct(x_, rng, pos, buf, end,
+                                                    (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
+                        mm |= v << nb
                 m = mm
                 s, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_SIGN + ((q >> 2) * N_FRAC + frac) * 16 + tex,
                                          1 if e < 0 else 0, dec)
@@ -352,7 +358,9 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             eb[cur, c] = d if d >= 0 else -d
             for j in range(n_act):
                 d = xv - np.int64(pv[j])
-                err[cur, c, act_idx[j]] = d if d >= 0 else -d
+                if d < 0:
+                    d = -d
+                err[cur, c, j] = d if d < ERR_MAX else ERR_MAX
             bias[bctx, 0] += xv * 8 - p8
             n = bias[bctx, 1] + 1
             if n >= BIAS_COUNT_MAX:
@@ -362,8 +370,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
         P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
         P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
         for j in range(n_act):
-            i = act_idx[j]
-            err[cur, X + PAD_SIDE, i] = err[cur, X + PAD_SIDE - 1, i]
+            err[cur, X + PAD_SIDE, j] = err[cur, X + PAD_SIDE - 1, j]
         eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
     st[0] = x_
     st[1] = rng
