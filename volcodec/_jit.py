@@ -20,10 +20,3 @@ OPTIONS = dict(cache=True, nogil=True, boundscheck=_BOUNDSCHECK, error_model="nu
 def kernel(func):
     """Compile ``func`` with the project's numba options."""
     return numba.njit(**OPTIONS)(func)
-
-
-def inline(func):
-    """A small helper inlined into its callers at numba IR level (hot-path helpers: the coder's
-    bit functions, the median predictor). Inlining removes a call that passes whole array
-    structures for every coded bit."""
-    return numba.njit(**OPTIONS)(func)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import inline, kernel
+from .._jit import kernel
 
 PROB_BITS = 16
 PROB_INIT = 1 << (PROB_BITS - 1)
@@ -68,10 +68,10 @@ def rc_flush(x, rng, pos, buf, end):
     return pos
 
 
-@inline
-def _carry(pos, buf, end):
+@kernel
+def rc_carry(pos, buf, end):
     """Propagate a carry into the bytes already written (never past the stream's first byte:
-    the coded value is always below 1.0)."""
+    the coded value is always below 1.0). Rare: called only when ``low`` overflows."""
     i = pos - 1
     while i >= 0:
         if i < end:
@@ -82,8 +82,9 @@ def _carry(pos, buf, end):
         i -= 1
 
 
-@inline
-def _normalize(x, rng, pos, buf, end, dec):
+@kernel
+def rc_normalize(x, rng, pos, buf, end, dec):
+    """Shift whole bytes out of (encoder) or into (decoder) the interval until rng >= TOP."""
     while rng < TOP:
         rng <<= 8
         if dec:
@@ -99,12 +100,11 @@ def _normalize(x, rng, pos, buf, end, dec):
     return x, rng, pos
 
 
-@inline
-def rc_bit(x, rng, pos, buf, end, probs, ctx, bit, dec):
-    """Code one binary decision with adaptive model ``probs[ctx]``; returns (bit, x, rng, pos)."""
-    pf = np.int64(probs[ctx, 0])
-    ps = np.int64(probs[ctx, 1])
-    bound = (rng >> PROB_BITS) * ((pf + ps) >> 1)
+@kernel
+def rc_binary(x, rng, p0, bit, dec):
+    """Split the interval by P(0) = p0 / 2**16 and code ``bit``; returns (bit, x, rng).
+    The caller then carries (encoder, x > MASK32) and normalises (rng < TOP)."""
+    bound = (rng >> PROB_BITS) * p0
     if dec:
         bit = 1 if x >= bound else 0
     if bit:
@@ -112,33 +112,12 @@ def rc_bit(x, rng, pos, buf, end, probs, ctx, bit, dec):
         rng -= bound
     else:
         rng = bound
-    if not dec and x > MASK32:
-        x &= MASK32
-        _carry(pos, buf, end)
-    x, rng, pos = _normalize(x, rng, pos, buf, end, dec)
-    # adaptive update: the shift grows with the number of observations
-    n = np.int64(probs[ctx, 2])
-    sh = SLOW_SHIFT_MAX
-    if n < 63:
-        sh = 1
-        while (np.int64(1) << sh) <= n + 1:
-            sh += 1
-        probs[ctx, 2] = n + 1
-    shf = sh if sh < FAST_SHIFT_MAX else FAST_SHIFT_MAX
-    if bit:
-        pf -= pf >> shf
-        ps -= ps >> sh
-    else:
-        pf += (65536 - pf) >> shf
-        ps += (65536 - ps) >> sh
-    probs[ctx, 0] = pf
-    probs[ctx, 1] = ps
-    return bit, x, rng, pos
+    return bit, x, rng
 
 
-@inline
-def rc_direct(x, rng, pos, buf, end, value, nbits, dec):
-    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits at once; returns (value, x, rng, pos)."""
+@kernel
+def rc_raw(x, rng, value, nbits, dec):
+    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits at once; returns (value, x, rng)."""
     rng >>= nbits
     if dec:
         value = x // rng
@@ -148,8 +127,77 @@ def rc_direct(x, rng, pos, buf, end, value, nbits, dec):
         x -= value * rng
     else:
         x += value * rng
-        if x > MASK32:
-            x &= MASK32
-            _carry(pos, buf, end)
-    x, rng, pos = _normalize(x, rng, pos, buf, end, dec)
+    return value, x, rng
+
+
+@kernel
+def bitlen(v):
+    """Number of bits of 0 <= v < 2**63 (0 for 0): a branch-free binary search, because the
+    data-dependent branches of a loop or an if-ladder mispredict on residuals."""
+    t = np.int64(v >= np.int64(1) << 32)
+    n = t << 5
+    v >>= n
+    t = np.int64(v >= 1 << 16)
+    n += t << 4
+    v >>= t << 4
+    t = np.int64(v >= 1 << 8)
+    n += t << 3
+    v >>= t << 3
+    t = np.int64(v >= 1 << 4)
+    n += t << 2
+    v >>= t << 2
+    t = np.int64(v >= 1 << 2)
+    n += t << 1
+    v >>= t << 1
+    t = np.int64(v >= 2)
+    n += t
+    v >>= t
+    return n + v
+
+
+@kernel
+def adapt(pf, ps, n, bit):
+    """Update a bit model (fast and slow P(0) estimates, observation count) after ``bit``.
+    The slow shift is bit_length(n + 1): 1, 2, 2, 3, ... up to SLOW_SHIFT_MAX at n = 63."""
+    sh = SLOW_SHIFT_MAX
+    if n < 63:  # predictable: almost every context in use is past its first 63 observations
+        sh = bitlen(n + 1)
+        n += 1
+    shf = sh if sh < FAST_SHIFT_MAX else FAST_SHIFT_MAX
+    if bit:
+        pf -= pf >> shf
+        ps -= ps >> sh
+    else:
+        pf += (65536 - pf) >> shf
+        ps += (65536 - ps) >> sh
+    return pf, ps, n
+
+
+@kernel
+def rc_bit(x, rng, pos, buf, end, probs, ctx, bit, dec):
+    """Code one decision with model ``probs[ctx]``; returns (bit, x, rng, pos). The scan kernel
+    composes the same steps at its single coding site; this is the same operation for callers
+    that code a few bits (tests, headers)."""
+    bit, x, rng = rc_binary(x, rng, (np.int64(probs[ctx, 0]) + probs[ctx, 1]) >> 1, bit, dec)
+    if not dec and x > MASK32:
+        x &= MASK32
+        rc_carry(pos, buf, end)
+    if rng < TOP:
+        x, rng, pos = rc_normalize(x, rng, pos, buf, end, dec)
+    pf, ps, n = adapt(np.int64(probs[ctx, 0]), np.int64(probs[ctx, 1]), np.int64(probs[ctx, 2]), bit)
+    probs[ctx, 0] = pf
+    probs[ctx, 1] = ps
+    probs[ctx, 2] = n
+    return bit, x, rng, pos
+
+
+@kernel
+def rc_direct(x, rng, pos, buf, end, value, nbits, dec):
+    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits; returns (value, x, rng, pos)."""
+    value, x, rng = rc_raw(x, rng, value, nbits, dec)
+    if not dec and x > MASK32:
+        x &= MASK32
+        rc_carry(pos, buf, end)
+    if rng < TOP:
+        x, rng, pos = rc_normalize(x, rng, pos, buf, end, dec)
     return value, x, rng, pos

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import inline, kernel
-from .rangecoder import DIRECT_MAX, rc_bit, rc_direct
+from .._jit import kernel
+from .rangecoder import DIRECT_MAX, bitlen, MASK32, TOP, adapt, rc_binary, rc_carry, rc_normalize, rc_raw
 
 PAD_TOP, PAD_BOTTOM, PAD_SIDE = 2, 1, 2
 
@@ -56,51 +56,27 @@ OFF_SIGN = OFF_M2 + (KMAX + 1) * 2 * 4
 OFF_PIVOT = OFF_SIGN + (NQ // 4) * N_FRAC * 16
 N_MODELS = OFF_PIVOT + NQ * 16
 
+# phases of the residual's decision machine
+PH_PIVOT, PH_DOWN, PH_UP, PH_M1, PH_DIRECT, PH_SIGN, PH_DONE = 0, 1, 2, 3, 4, 5, 6
 
 
-@inline
+
+@kernel
 def _med(a, b, c):
-    """LOCO-I median edge detector on W=a, N=b, NW=c."""
+    """LOCO-I median edge detector on W=a, N=b, NW=c (selects, no data-dependent branches)."""
     mx = a if a > b else b
     mn = a if a < b else b
-    if c >= mx:
-        return mn
-    if c <= mn:
-        return mx
-    return a + b - c
+    p = a + b - c
+    p = mn if c >= mx else p
+    return mx if c <= mn else p
 
 
-@inline
-def _bitlen(v):
-    """Number of bits of v >= 0 (0 for 0), by binary search: no loop over every bit."""
-    n = np.int64(0)
-    if v >= np.int64(1) << 32:
-        v >>= 32
-        n += 32
-    if v >= 1 << 16:
-        v >>= 16
-        n += 16
-    if v >= 1 << 8:
-        v >>= 8
-        n += 8
-    if v >= 1 << 4:
-        v >>= 4
-        n += 4
-    if v >= 1 << 2:
-        v >>= 2
-        n += 2
-    if v >= 2:
-        v >>= 1
-        n += 1
-    return n + v
-
-
-@inline
+@kernel
 def _activity_class(act):
     """Log scale with two classes per octave: 0, 1, 2, 3, 4-5, 6-7, 8-11, 12-15, ..."""
     if act < 4:
         return act
-    n = _bitlen(act)
+    n = bitlen(act)
     q = 2 * n - 2 + ((act >> (n - 2)) & 1)
     return q if q < NQ else NQ - 1
 
@@ -297,54 +273,110 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 elif e >= half:
                     e -= span
             m = e if e >= 0 else -e
-            k = _bitlen(m)
-            # k by an adaptive unary walk that starts at the class's typical bit length k0
+            k = bitlen(m)
+            # Binarisation: k = bit length of |e| by an adaptive unary walk that starts at the
+            # class's typical length k0 (a pivot decision picks the direction), then the bit
+            # below the leading one (modelled), the rest (equiprobable), then the sign. Written
+            # as a small decision machine so that the coder runs at ONE site in the loop.
             k0 = (q >> 1) - 3
             if k0 < 0:
                 k0 = 0
             if k0 > bits:
                 k0 = bits
             kb = OFF_K + q * K_STRIDE
-            down = 0
-            if k0 > 0:
-                down, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_PIVOT + q * 16 + tex,
-                                            1 if k < k0 else 0, dec)
             j = k0
-            if down:
-                j = k0 - 1
-                while j > 0:
-                    b, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + KMAX + 1 + j,
-                                             1 if k < j else 0, dec)
-                    if b == 0:
-                        break
-                    j -= 1
+            kk = np.int64(0)
+            mm = np.int64(0)
+            nb = np.int64(0)
+            sign = 0
+            if k0 > 0:
+                phase = PH_PIVOT
+            elif bits > 0:
+                phase = PH_UP
             else:
-                while j < bits:
-                    b, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, kb + j, 1 if k > j else 0, dec)
-                    if b == 0:
-                        break
-                    j += 1
-            k = j
-            if k > 0:
-                # mantissa below the leading one: two modelled bits, the rest equiprobable
-                mm = np.int64(1) << (k - 1)
-                if k >= 2:
-                    b1, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_M1 + q * (KMAX + 1) + k,
-                                              (m >> (k - 2)) & 1, dec)
-                    mm |= b1 << (k - 2)
-                    nb = k - 2
-                    while nb > 0:
-                        take = nb if nb < DIRECT_MAX else DIRECT_MAX
-                        nb -= take
-                        v, x_, rng, pos = rc_direct(x_, rng, pos, buf, end,
-                                                    (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
-                        mm |= v << nb
-                m = mm
-                s, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, mdl, OFF_SIGN + ((q >> 2) * N_FRAC + frac) * 16 + tex,
-                                         1 if e < 0 else 0, dec)
-                e = -m if s else m
-            else:
-                e = 0
+                phase = PH_DONE
+            while phase != PH_DONE:
+                ctx = 0
+                bit = 0
+                if phase == PH_PIVOT:
+                    ctx = OFF_PIVOT + q * 16 + tex
+                    bit = 1 if k < k0 else 0
+                elif phase == PH_DOWN:
+                    ctx = kb + KMAX + 1 + j
+                    bit = 1 if k < j else 0
+                elif phase == PH_UP:
+                    ctx = kb + j
+                    bit = 1 if k > j else 0
+                elif phase == PH_M1:
+                    ctx = OFF_M1 + q * (KMAX + 1) + kk
+                    bit = (m >> (kk - 2)) & 1
+                elif phase == PH_SIGN:
+                    ctx = OFF_SIGN + ((q >> 2) * N_FRAC + frac) * 16 + tex
+                    bit = 1 if e < 0 else 0
+                if phase == PH_DIRECT:
+                    take = nb if nb < DIRECT_MAX else DIRECT_MAX
+                    nb -= take
+                    val, x_, rng = rc_raw(x_, rng, (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
+                else:
+                    pf = np.int64(mdl[ctx, 0])
+                    ps = np.int64(mdl[ctx, 1])
+                    bit, x_, rng = rc_binary(x_, rng, (pf + ps) >> 1, bit, dec)
+                    pf, ps, cnt = adapt(pf, ps, np.int64(mdl[ctx, 2]), bit)
+                    mdl[ctx, 0] = pf
+                    mdl[ctx, 1] = ps
+                    mdl[ctx, 2] = cnt
+                if not dec and x_ > MASK32:
+                    x_ &= MASK32
+                    rc_carry(pos, buf, end)
+                if rng < TOP:
+                    x_, rng, pos = rc_normalize(x_, rng, pos, buf, end, dec)
+                # transitions
+                got_k = False
+                if phase == PH_PIVOT:
+                    if bit:
+                        j = k0 - 1
+                        if j == 0:
+                            got_k = True
+                        else:
+                            phase = PH_DOWN
+                    else:
+                        if j >= bits:
+                            got_k = True
+                        else:
+                            phase = PH_UP
+                elif phase == PH_DOWN:
+                    if bit:
+                        j -= 1
+                        if j == 0:
+                            got_k = True
+                    else:
+                        got_k = True
+                elif phase == PH_UP:
+                    if bit:
+                        j += 1
+                        if j >= bits:
+                            got_k = True
+                    else:
+                        got_k = True
+                elif phase == PH_M1:
+                    mm |= bit << (kk - 2)
+                    phase = PH_DIRECT if nb > 0 else PH_SIGN
+                elif phase == PH_DIRECT:
+                    mm |= val << nb
+                    if nb == 0:
+                        phase = PH_SIGN
+                else:
+                    sign = bit
+                    phase = PH_DONE
+                if got_k:
+                    kk = j
+                    if kk == 0:
+                        phase = PH_DONE
+                    else:
+                        mm = np.int64(1) << (kk - 1)
+                        nb = kk - 2 if kk >= 2 else 0
+                        phase = PH_M1 if kk >= 2 else PH_SIGN
+            e = -mm if sign else mm
             if dec:
                 xv = pred + e
                 if xv < minval:
