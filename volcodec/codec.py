@@ -62,7 +62,7 @@ class _Work:
         self.dummy = np.zeros((1, 1), np.int64)
         self.act = np.zeros(scan.N_PRED, np.int64)
         self._err: dict[int, np.ndarray] = {}
-        self.wtab, self.recip = _TABLES
+        self.wtab, self.recip, self.squash, self.stretch = _TABLES
 
     def errors(self, n_act: int) -> np.ndarray:
         """Error rows for ``n_act`` predictors, packed so a row stays in L1 cache."""
@@ -117,7 +117,7 @@ def _choose_ref(cur, zref, tref, secondary: bool) -> int:
 
 
 # ----------------------------------------------------------------------------- slab coding
-def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, signed, buf, start,
+def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, signed, buf, start,
                secondary=False, stop_frame=None):
     """Run the kernel over one slab's frames (t-major). Returns the final byte position.
 
@@ -127,6 +127,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, si
     """
     minval, maxval = _value_range(bits, signed)
     mdl = rcm.new_models(scan.N_MODELS)
+    mdl2 = rcm.new_models(scan.N_MODELS2 if mixing else 1)
+    mixw = np.full((scan.N_POS, 2), scan.MIX_W0, np.int64)
     bias = np.zeros((scan.N_BIAS, 2), np.int64)
     bias[:, 1] = 1
     end = len(buf)
@@ -152,7 +154,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, bits, si
             err = work.errors(n_act)
             scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
                             nref, work.y, work.x, minval, maxval, bits, work.act, n_act, err,
-                            work.eb, work.pv, mdl, bias, work.wtab, work.recip, st, buf, end)
+                            work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
+                            work.squash, work.stretch, st, buf, end)
             if dec:
                 put_frame(t, z, work.interior(P))
             if stop_frame is not None and i >= stop_frame:
@@ -253,7 +256,7 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
         off += len(p)
     plane = (off, len(plane_bytes)) if plane_bytes else None
     head = fmt.pack_header((T, Z, Y, X), ndim, array.dtype, bits_stored, effort, near, slab_z, slab_tt,
-                           params.predictor_mask, entries, plane)
+                           params.predictor_mask, entries, plane, params.mixing)
     del hdr
     return b"".join([head, *payloads, plane_bytes])
 
@@ -272,7 +275,7 @@ def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:
     out = np.zeros(cap, np.uint8)
     refcodes = out[1:head]
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
-                    bits, signed, out, head, secondary=params.secondary_ref)
+                    params.mixing, bits, signed, out, head, secondary=params.secondary_ref)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if n > cap or n - head >= raw_size:
         # incompressible (noise): store the words verbatim so the size never grows by more than
@@ -331,7 +334,8 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
     if needs_z[:, 0].any() or needs_t[0, :].any():
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
-    st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.bits_stored, signed,
+    st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
+                    signed,
                     data, 1 + n_frames, stop_frame=stop_frame)
     if stop_frame is None and st[2] > len(data) + 4:
         raise CorruptDataError(f"slab {s}: coded data ends {int(st[2]) - len(data)} bytes early", slab=s)

@@ -5,6 +5,7 @@ Byte layout (all integers little-endian; docs/format.md has the full diagram)::
     0   8  magic            89 56 4F 4C 43 0D 0A 1A  ("\\x89VOLC\\r\\n\\x1a")
     8   2  version          u16, FORMAT_VERSION
     10  2  flags            u16, bit 0: a high-bits plane follows (words with bits above bits_stored)
+                                 bit 1: decisions use two models and a logistic mixer
     12  1  ndim             3 or 4
     13  1  dtype code       1 uint8, 2 int8, 3 uint16, 4 int16, 5 uint32, 6 int32
     14  1  bits_stored      1..32 (<= the dtype's width)
@@ -43,7 +44,8 @@ _HEAD = struct.Struct("<8sHHBBBBI4IHHIQQI")
 assert _HEAD.size == 64
 
 FLAG_HIGH_PLANE = 1
-KNOWN_FLAGS = FLAG_HIGH_PLANE
+FLAG_MIXING = 2
+KNOWN_FLAGS = FLAG_HIGH_PLANE | FLAG_MIXING
 
 DTYPES = {1: np.dtype("u1"), 2: np.dtype("i1"), 3: np.dtype("<u2"), 4: np.dtype("<i2"),
           5: np.dtype("<u4"), 6: np.dtype("<i4")}
@@ -78,6 +80,7 @@ class Header:
     predictor_mask: int
     slabs: tuple[tuple[int, int, int], ...] = field(repr=False)
     plane: tuple[int, int] | None = field(default=None, repr=False)
+    mixing: bool = False
 
     @property
     def ndim(self) -> int:
@@ -120,10 +123,10 @@ def slab_count(t: int, z: int, slab_t: int, slab_z: int) -> int:
 
 
 def pack_header(shape_tzyx, ndim, dtype, bits_stored, effort, near, slab_z, slab_t, mask,
-                slabs, plane) -> bytes:
+                slabs, plane, mixing=False) -> bytes:
     """Header + slab table; ``slabs`` holds (offset, length, crc) with absolute offsets."""
     t, z, y, x = shape_tzyx
-    flags = FLAG_HIGH_PLANE if plane else 0
+    flags = (FLAG_HIGH_PLANE if plane else 0) | (FLAG_MIXING if mixing else 0)
     po, pl = plane if plane else (0, 0)
     head = _HEAD.pack(MAGIC, FORMAT_VERSION, flags, ndim, dtype_code(dtype), bits_stored, effort,
                       near, t, z, y, x, slab_z, slab_t, len(slabs), po, pl, mask)
@@ -200,7 +203,8 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
                                  f"{n}-byte stream")
         plane = (po, pl)
     shape = (z, y, x) if ndim == 3 else (t, z, y, x)
-    return Header(version, shape, dtype, bits, effort, near, slab_z, slab_t, mask, tuple(slabs), plane)
+    return Header(version, shape, dtype, bits, effort, near, slab_z, slab_t, mask, tuple(slabs), plane,
+                  bool(flags & FLAG_MIXING))
 
 
 def check_slab(buf, header: Header, s: int):

@@ -31,6 +31,7 @@ class EffortParams:
     effort: int
     predictor_mask: int
     secondary_ref: bool  # in 4-D, also predict from the second reference (slice and time point)
+    mixing: bool = False  # two models per decision, logistic mixing (slower, smaller)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -46,7 +47,7 @@ EFFORTS = {
     4: EffortParams(4, _mask((P_MED, P_W, P_N), (R_W, R_N, R_MED)), False),
     5: EffortParams(5, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG), (R_W, R_N, R_MED)), False),
     6: EffortParams(6, _mask((P_MED, P_PLANE, P_W, P_N, P_NE_GRAD), (R_W, R_N, R_MED, R_WN)), False),
-    7: EffortParams(7, _mask(_ALL_INTRA, _ALL_REF), False),
-    8: EffortParams(8, _mask(_ALL_INTRA, _ALL_REF, (R_W, R_N, R_MED)), True),
-    9: EffortParams(9, _mask(_ALL_INTRA, _ALL_REF, _ALL_REF), True),
+    7: EffortParams(7, _mask(_ALL_INTRA, _ALL_REF), False, True),
+    8: EffortParams(8, _mask(_ALL_INTRA, _ALL_REF, (R_W, R_N, R_MED)), True, True),
+    9: EffortParams(9, _mask(_ALL_INTRA, _ALL_REF, _ALL_REF), True, True),
 }

@@ -56,6 +56,13 @@ OFF_SIGN = OFF_M2 + (KMAX + 1) * 2 * 4
 OFF_PIVOT = OFF_SIGN + (NQ // 4) * N_FRAC * 16
 N_MODELS = OFF_PIVOT + NQ * 16
 
+# secondary models for logistic mixing: (decision position, bit lengths of |e| at W and at N)
+POS_PIVOT, POS_DOWN, POS_UP, POS_M1, POS_SIGN = 0, KMAX + 1, 2 * (KMAX + 1), 3 * (KMAX + 1), 4 * (KMAX + 1)
+N_POS = POS_SIGN + N_FRAC
+N_MODELS2 = N_POS * 256
+MIX_W0 = 1 << 15
+MIX_LR = 6
+
 # phases of the residual's decision machine
 PH_PIVOT, PH_DOWN, PH_UP, PH_M1, PH_DIRECT, PH_SIGN, PH_DONE = 0, 1, 2, 3, 4, 5, 6
 
@@ -100,14 +107,40 @@ def pad_edges(P, Y, X):
             P[r, X + PAD_SIDE + c] = P[PAD_TOP, X + PAD_SIDE - 1]
 
 
+_SQUASH_KNOTS = (1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994,
+                 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079, 4085, 4089, 4092, 4093, 4094)
+
+
+def _squash_int(d: int) -> int:
+    """1 / (1 + exp(-d / 256)) in 12 bits by integer interpolation (lpaq1's squash), so the
+    tables are bit-identical on every platform."""
+    if d > 2047:
+        return 4095
+    if d < -2047:
+        return 1
+    w = d & 127
+    i = (d >> 7) + 16
+    return max(1, (_SQUASH_KNOTS[i] * (128 - w) + _SQUASH_KNOTS[i + 1] * w + 64) >> 7)
+
+
 def make_tables():
-    """Lookup tables the scan takes as arguments: blend weights 1 / (E^2 + 1) for small E, and
-    2**16 / n for the bias mean (division-free in the voxel loop)."""
+    """Lookup tables the scan takes as arguments (all integer-built except the blend weights,
+    which are exact IEEE divisions): blend weights 1 / (E^2 + 1) for small E; 2**16 / n for the
+    bias mean (division-free in the voxel loop); squash (index d + 2048) and its inverse stretch
+    (index p, 12 bits) for logistic mixing."""
     e = np.arange(W_TABLE_SIZE, dtype=np.float64)
     wtab = 1.0 / (e * e + 1.0)
     recip = np.zeros(BIAS_COUNT_MAX + 1, np.int64)
     recip[1:] = (1 << 16) // np.arange(1, BIAS_COUNT_MAX + 1)
-    return wtab, recip
+    squash = np.array([_squash_int(d) for d in range(-2048, 2048)], np.int64)
+    stretch = np.empty(4096, np.int64)
+    pi = 0
+    for d in range(-2047, 2048):
+        v = _squash_int(d)
+        stretch[pi:v + 1] = d
+        pi = max(pi, v + 1)
+    stretch[pi:] = 2047
+    return wtab, recip, squash, stretch
 
 
 @kernel
@@ -131,15 +164,17 @@ def active_predictors(mask, nref, out):
 
 @kernel
 def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
-               wtab, recip, st, buf, end):
+               wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
 
     ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
     ``err`` (2, X+4, n_act) int32 and ``eb`` (2, X+4) hold the last two rows of absolute errors
     (per active predictor, capped at ERR_MAX so sums stay far from overflow);
     ``pv`` (N_PRED float64) is scratch; ``mdl`` and ``bias`` carry the adaptive state across the
-    frames of a slab; ``wtab``/``recip`` come from :func:`make_tables`; ``st`` = [x, rng, pos]
-    is the range coder's state in and out.
+    frames of a slab; ``wtab``/``recip``/``squash``/``stretch`` come from :func:`make_tables`.
+    With ``mixing`` set, every modelled decision also consults a secondary model ``mdl2`` and the
+    two are combined by a logistic mixer (weights ``mixw``, one pair per decision position;
+    PAQ-style, integer arithmetic). ``st`` = [x, rng, pos] is the range coder's state in and out.
     """
     x_, rng, pos = st[0], st[1], st[2]
     span = np.int64(1) << bits
@@ -284,6 +319,11 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             if k0 > bits:
                 k0 = bits
             kb = OFF_K + q * K_STRIDE
+            ctx2 = 0
+            if mixing:
+                kw = bitlen(eb[cur, c - 1])
+                kn = bitlen(eb[prv, c])
+                ctx2 = (kw if kw < 15 else 15) * 16 + (kn if kn < 15 else 15)
             j = k0
             kk = np.int64(0)
             mm = np.int64(0)
@@ -298,21 +338,27 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             while phase != PH_DONE:
                 ctx = 0
                 bit = 0
+                dpos = 0
                 if phase == PH_PIVOT:
                     ctx = OFF_PIVOT + q * 16 + tex
                     bit = 1 if k < k0 else 0
+                    dpos = POS_PIVOT + k0
                 elif phase == PH_DOWN:
                     ctx = kb + KMAX + 1 + j
                     bit = 1 if k < j else 0
+                    dpos = POS_DOWN + j
                 elif phase == PH_UP:
                     ctx = kb + j
                     bit = 1 if k > j else 0
+                    dpos = POS_UP + j
                 elif phase == PH_M1:
                     ctx = OFF_M1 + q * (KMAX + 1) + kk
                     bit = (m >> (kk - 2)) & 1
+                    dpos = POS_M1 + kk
                 elif phase == PH_SIGN:
                     ctx = OFF_SIGN + ((q >> 2) * N_FRAC + frac) * 16 + tex
                     bit = 1 if e < 0 else 0
+                    dpos = POS_SIGN + frac
                 if phase == PH_DIRECT:
                     take = nb if nb < DIRECT_MAX else DIRECT_MAX
                     nb -= take
@@ -320,11 +366,35 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 else:
                     pf = np.int64(mdl[ctx, 0])
                     ps = np.int64(mdl[ctx, 1])
-                    bit, x_, rng = rc_binary(x_, rng, (pf + ps) >> 1, bit, dec)
+                    p0 = (pf + ps) >> 1
+                    pm = np.int64(0)
+                    s1 = np.int64(0)
+                    s2 = np.int64(0)
+                    c2 = 0
+                    if mixing:
+                        c2 = dpos * 256 + ctx2
+                        qf = np.int64(mdl2[c2, 0])
+                        qs = np.int64(mdl2[c2, 1])
+                        s1 = stretch[p0 >> 4]
+                        s2 = stretch[(qf + qs) >> 5]
+                        dot = (mixw[dpos, 0] * s1 + mixw[dpos, 1] * s2) >> 16
+                        dot = -2047 if dot < -2047 else (2047 if dot > 2047 else dot)
+                        pm = squash[dot + 2048]
+                        p0 = pm << 4
+                        p0 = 64 if p0 < 64 else (65472 if p0 > 65472 else p0)
+                    bit, x_, rng = rc_binary(x_, rng, p0, bit, dec)
                     pf, ps, cnt = adapt(pf, ps, np.int64(mdl[ctx, 2]), bit)
                     mdl[ctx, 0] = pf
                     mdl[ctx, 1] = ps
                     mdl[ctx, 2] = cnt
+                    if mixing:
+                        errm = ((4095 if bit == 0 else 0) - pm) * MIX_LR
+                        mixw[dpos, 0] += (s1 * errm + 0x8000) >> 16
+                        mixw[dpos, 1] += (s2 * errm + 0x8000) >> 16
+                        qf, qs, cnt = adapt(qf, qs, np.int64(mdl2[c2, 2]), bit)
+                        mdl2[c2, 0] = qf
+                        mdl2[c2, 1] = qs
+                        mdl2[c2, 2] = cnt
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
