@@ -59,8 +59,9 @@ N_MODELS = OFF_PIVOT + NQ * 16
 # secondary models for logistic mixing: (decision position, bit lengths of |e| at W and at N)
 POS_PIVOT, POS_DOWN, POS_UP, POS_M1, POS_SIGN = 0, KMAX + 1, 2 * (KMAX + 1), 3 * (KMAX + 1), 4 * (KMAX + 1)
 N_POS = POS_SIGN + N_FRAC
-N_MODELS2 = N_POS * 256
-MIX_W0 = 1 << 15
+N_MODELS2 = N_POS * 256 * 2  # two secondary families: (|e| at W, N) and (best-predictor error, texture)
+MIX_W0 = 22000  # about 1/3 in 16.16 fixed point for each of the three inputs
+N_MIXSEL = NQ // 4 + 1
 MIX_LR = 6
 
 # phases of the residual's decision machine
@@ -320,10 +321,13 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 k0 = bits
             kb = OFF_K + q * K_STRIDE
             ctx2 = 0
+            ctx3 = 0
             if mixing:
                 kw = bitlen(eb[cur, c - 1])
                 kn = bitlen(eb[prv, c])
                 ctx2 = (kw if kw < 15 else 15) * 16 + (kn if kn < 15 else 15)
+                ke = bitlen(emin >> 2)
+                ctx3 = N_POS * 256 + (ke if ke < 15 else 15) * 16 + tex
             j = k0
             kk = np.int64(0)
             mm = np.int64(0)
@@ -371,13 +375,19 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     s1 = np.int64(0)
                     s2 = np.int64(0)
                     c2 = 0
+                    c3 = 0
+                    s3 = np.int64(0)
+                    ws = 0
                     if mixing:
                         c2 = dpos * 256 + ctx2
                         qf = np.int64(mdl2[c2, 0])
                         qs = np.int64(mdl2[c2, 1])
                         s1 = stretch[p0 >> 4]
                         s2 = stretch[(qf + qs) >> 5]
-                        dot = (mixw[dpos, 0] * s1 + mixw[dpos, 1] * s2) >> 16
+                        c3 = dpos * 256 + ctx3
+                        s3 = stretch[(np.int64(mdl2[c3, 0]) + mdl2[c3, 1]) >> 5]
+                        ws = dpos * N_MIXSEL + (q >> 2)
+                        dot = (mixw[ws, 0] * s1 + mixw[ws, 1] * s2 + mixw[ws, 2] * s3) >> 16
                         dot = -2047 if dot < -2047 else (2047 if dot > 2047 else dot)
                         pm = squash[dot + 2048]
                         p0 = pm << 4
@@ -389,12 +399,17 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     mdl[ctx, 2] = cnt
                     if mixing:
                         errm = ((4095 if bit == 0 else 0) - pm) * MIX_LR
-                        mixw[dpos, 0] += (s1 * errm + 0x8000) >> 16
-                        mixw[dpos, 1] += (s2 * errm + 0x8000) >> 16
+                        mixw[ws, 0] += (s1 * errm + 0x8000) >> 16
+                        mixw[ws, 1] += (s2 * errm + 0x8000) >> 16
+                        mixw[ws, 2] += (s3 * errm + 0x8000) >> 16
                         qf, qs, cnt = adapt(qf, qs, np.int64(mdl2[c2, 2]), bit)
                         mdl2[c2, 0] = qf
                         mdl2[c2, 1] = qs
                         mdl2[c2, 2] = cnt
+                        qf, qs, cnt = adapt(np.int64(mdl2[c3, 0]), np.int64(mdl2[c3, 1]), np.int64(mdl2[c3, 2]), bit)
+                        mdl2[c3, 0] = qf
+                        mdl2[c3, 1] = qs
+                        mdl2[c3, 2] = cnt
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
