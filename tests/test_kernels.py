@@ -160,11 +160,22 @@ def test_pad_edges_small_replicates_border():
 
 
 def test_make_tables_small():
-    wtab, recip = scan.make_tables()
+    wtab, recip, *mixing_tables = scan.make_tables()
     e = np.arange(scan.W_TABLE_SIZE)
     np.testing.assert_array_equal(wtab, 1.0 / (e.astype(np.float64) ** 2 + 1.0))
     assert recip.dtype == np.int64 and recip[0] == 0
     assert recip[1:].tolist() == [65536 // n for n in range(1, scan.BIAS_COUNT_MAX + 1)]
+    if mixing_tables:
+        # squash (index d + 2048) is the logistic 4096 / (1 + exp(-d / 256)) in 12 bits, and
+        # stretch (index p) its inverse; both monotone, so the mixer's probability stays in 1..4095
+        squash, stretch = mixing_tables
+        d = np.arange(-2048, 2048)
+        assert squash.shape == (4096,) and stretch.shape == (4096,)
+        assert (np.diff(squash) >= 0).all() and (np.diff(stretch) >= 0).all()
+        assert squash.min() >= 1 and squash.max() <= 4095
+        assert np.abs(squash - 4096 / (1 + np.exp(-d / 256))).max() < 16
+        inner = slice(2048 - 1000, 2048 + 1000)  # where the curve is steep enough to invert
+        assert np.abs(stretch[squash[inner]] - d[inner]).max() <= 8
 
 
 def test_effort_params_small_json_round_trip():

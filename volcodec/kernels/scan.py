@@ -59,8 +59,9 @@ N_MODELS = OFF_PIVOT + NQ * 16
 # secondary models for logistic mixing: (decision position, bit lengths of |e| at W and at N)
 POS_PIVOT, POS_DOWN, POS_UP, POS_M1, POS_SIGN = 0, KMAX + 1, 2 * (KMAX + 1), 3 * (KMAX + 1), 4 * (KMAX + 1)
 N_POS = POS_SIGN + N_FRAC
-N_MODELS2 = N_POS * 256 * 2  # two secondary families: (|e| at W, N) and (best-predictor error, texture)
-MIX_W0 = 22000  # about 1/3 in 16.16 fixed point for each of the three inputs
+N_MODELS2 = N_POS * 256 * 3  # secondary families: (|e| at W, N), (best-predictor error, texture),
+#                               (|reference - prediction|, |e| at NE)
+MIX_W0 = 16384  # 1/4 in 16.16 fixed point for each of the four inputs
 N_MIXSEL = NQ // 4 + 1
 MIX_LR = 6
 
@@ -322,12 +323,17 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             kb = OFF_K + q * K_STRIDE
             ctx2 = 0
             ctx3 = 0
+            ctx4 = 0
             if mixing:
                 kw = bitlen(eb[cur, c - 1])
                 kn = bitlen(eb[prv, c])
                 ctx2 = (kw if kw < 15 else 15) * 16 + (kn if kn < 15 else 15)
                 ke = bitlen(emin >> 2)
                 ctx3 = N_POS * 256 + (ke if ke < 15 else 15) * 16 + tex
+                dr = tex_r - pred
+                kr = bitlen(dr if dr >= 0 else -dr)
+                kne = bitlen(eb[prv, c + 1])
+                ctx4 = N_POS * 512 + (kr if kr < 15 else 15) * 16 + (kne if kne < 15 else 15)
             j = k0
             kk = np.int64(0)
             mm = np.int64(0)
@@ -377,6 +383,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     c2 = 0
                     c3 = 0
                     s3 = np.int64(0)
+                    s4 = np.int64(0)
+                    c4 = 0
                     ws = 0
                     if mixing:
                         c2 = dpos * 256 + ctx2
@@ -386,8 +394,10 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                         s2 = stretch[(qf + qs) >> 5]
                         c3 = dpos * 256 + ctx3
                         s3 = stretch[(np.int64(mdl2[c3, 0]) + mdl2[c3, 1]) >> 5]
+                        c4 = dpos * 256 + ctx4
+                        s4 = stretch[(np.int64(mdl2[c4, 0]) + mdl2[c4, 1]) >> 5]
                         ws = dpos * N_MIXSEL + (q >> 2)
-                        dot = (mixw[ws, 0] * s1 + mixw[ws, 1] * s2 + mixw[ws, 2] * s3) >> 16
+                        dot = (mixw[ws, 0] * s1 + mixw[ws, 1] * s2 + mixw[ws, 2] * s3 + mixw[ws, 3] * s4) >> 16
                         dot = -2047 if dot < -2047 else (2047 if dot > 2047 else dot)
                         pm = squash[dot + 2048]
                         p0 = pm << 4
@@ -402,6 +412,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                         mixw[ws, 0] += (s1 * errm + 0x8000) >> 16
                         mixw[ws, 1] += (s2 * errm + 0x8000) >> 16
                         mixw[ws, 2] += (s3 * errm + 0x8000) >> 16
+                        mixw[ws, 3] += (s4 * errm + 0x8000) >> 16
                         qf, qs, cnt = adapt(qf, qs, np.int64(mdl2[c2, 2]), bit)
                         mdl2[c2, 0] = qf
                         mdl2[c2, 1] = qs
@@ -410,6 +421,10 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                         mdl2[c3, 0] = qf
                         mdl2[c3, 1] = qs
                         mdl2[c3, 2] = cnt
+                        qf, qs, cnt = adapt(np.int64(mdl2[c4, 0]), np.int64(mdl2[c4, 1]), np.int64(mdl2[c4, 2]), bit)
+                        mdl2[c4, 0] = qf
+                        mdl2[c4, 1] = qs
+                        mdl2[c4, 2] = cnt
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
