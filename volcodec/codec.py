@@ -97,8 +97,10 @@ def _proxy_cost(d: np.ndarray) -> float:
     return float(np.abs(np.diff(s, axis=1)).mean()) if s.shape[1] > 1 else float(np.abs(s).mean())
 
 
-def _choose_ref(cur, zref, tref, secondary: bool) -> int:
-    """Pick the reference(s) for a frame from the original data (encoder only)."""
+def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
+    """Pick the reference(s) for a frame from the original data (encoder only). A reference is
+    used when its proxy cost is below ``slack`` times the intra cost (slack > 1 when the blend
+    keeps intra predictors that can take over where the reference does not help)."""
     c = cur.astype(np.int64, copy=False)
     cands = []
     if zref is not None:
@@ -109,7 +111,7 @@ def _choose_ref(cur, zref, tref, secondary: bool) -> int:
         return fmt.REF_NONE
     cands.sort()
     intra = _proxy_cost(c)
-    if cands[0][0] > 1.5 * intra:
+    if cands[0][0] > slack * intra:
         return fmt.REF_NONE
     if secondary and len(cands) == 2:
         return fmt.REF_ZT if cands[0][1] == fmt.REF_Z else fmt.REF_TZ
@@ -133,6 +135,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     bias[:, 1] = 1
     end = len(buf)
     st = np.array(rcm.rc_start(buf, start, end, dec), np.int64)
+    slack = 1.5 if mask & ((1 << scan.N_INTRA) - 1) else 1.0
     prev_t = {}  # z -> padded frame of the previous time point
     i = 0
     for t in tr:
@@ -147,7 +150,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
                 src = get_frame(t, z)
                 work.interior(P)[...] = src
                 code = _choose_ref(src, None if zprev is None else work.interior(zprev),
-                                   None if tref is None else work.interior(tref), secondary)
+                                   None if tref is None else work.interior(tref), secondary, slack)
                 refcodes[i] = code
             A, B, nref = _refs_for(code, zprev, tref)
             n_act = scan.active_predictors(mask, nref, work.act)

@@ -41,7 +41,7 @@ _ALL_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG)
 _ALL_REF = (R_W, R_N, R_MED, R_SAME, R_WN)
 
 EFFORTS = {
-    1: EffortParams(1, _mask((P_MED,), (R_WN,)), False),
+    1: EffortParams(1, _mask((), (R_WN,)), False),  # one predictor: MED, or R_WN with a reference
     2: EffortParams(2, _mask((P_MED, P_N), (R_W, R_N)), False),
     3: EffortParams(3, _mask((P_MED, P_W, P_N), (R_W, R_N)), False),
     4: EffortParams(4, _mask((P_MED, P_W, P_N), (R_W, R_N, R_MED)), False),

@@ -225,6 +225,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             # ---- predictors, blended with weights from each one's recent local error
             sw = 0.0
             swp = 0.0
+            p8 = np.int64(0)
             emin = np.int64(1) << 62
             for j in range(n_act):
                 i = act_idx[j]
@@ -271,13 +272,17 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                                + err[prv, c + 1, j] + err[cur, c - 2, j])
                 if e_i < emin:
                     emin = e_i
-                if e_i < W_TABLE_SIZE:
-                    wi = wtab[e_i]
+                if n_act > 1:
+                    if e_i < W_TABLE_SIZE:
+                        wi = wtab[e_i]
+                    else:
+                        wi = 1.0 / (float(e_i) * float(e_i) + 1.0)
+                    sw += wi
+                    swp += wi * float(p)
                 else:
-                    wi = 1.0 / (float(e_i) * float(e_i) + 1.0)
-                sw += wi
-                swp += wi * float(p)
-            p8 = np.int64(np.floor(swp / sw * 8.0 + 0.5))
+                    p8 = p * 8  # a single predictor: no blend, no division
+            if n_act > 1:
+                p8 = np.int64(np.floor(swp / sw * 8.0 + 0.5))
             # ---- contexts
             act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1]
                    + eb[cur, c - 2] + 2 * emin)
