@@ -86,7 +86,7 @@ def test_med_exhaustive_small_range():
     np.testing.assert_array_equal(got, want)
 
 
-def test_med_extreme_values():
+def test_med_small_extreme_values():
     edge = [-(1 << 32), -(1 << 31), -1, 0, 1, (1 << 31) - 1, (1 << 32) - 1, 1 << 33]
     abc = np.array(list(itertools.product(edge, edge, edge)), np.int64)
     got = np.empty(len(abc), np.int64)
@@ -94,7 +94,7 @@ def test_med_extreme_values():
     np.testing.assert_array_equal(got, [naive.med(*map(int, t)) for t in abc])
 
 
-def test_bitlen_edges():
+def test_bitlen_small_edges():
     vs = {0, 1, 2, 3}
     for k in range(1, 63):
         vs |= {(1 << k) - 1, 1 << k, (1 << k) + 1}
@@ -104,14 +104,14 @@ def test_bitlen_edges():
     np.testing.assert_array_equal(got, [naive.bitlen(int(v)) for v in vs])
 
 
-def test_bitlen_exhaustive_16_bits():
+def test_bitlen_small_exhaustive_16_bits():
     vs = np.arange(1 << 16, dtype=np.int64)
     got = np.empty(len(vs), np.int64)
     _map_bitlen(vs, got)
     np.testing.assert_array_equal(got, [int(v).bit_length() for v in range(1 << 16)])
 
 
-def test_activity_class_exhaustive_16_bits_and_powers_of_two():
+def test_activity_class_small_exhaustive_16_bits_and_powers_of_two():
     acts = set(range((1 << 16) + 1))
     for k in range(16, 41):
         acts |= {(1 << k) - 1, 1 << k, (1 << k) + 1, 3 << (k - 1)}
@@ -123,7 +123,7 @@ def test_activity_class_exhaustive_16_bits_and_powers_of_two():
     assert got.min() == 0 and got.max() == scan.NQ - 1
 
 
-def test_activity_class_is_monotone_and_uses_every_class():
+def test_activity_class_small_monotone_and_uses_every_class():
     acts = np.arange(1 << 20, dtype=np.int64)
     got = np.empty(len(acts), np.int64)
     _map_activity_class(acts, got)
@@ -131,7 +131,7 @@ def test_activity_class_is_monotone_and_uses_every_class():
     assert set(got.tolist()) == set(range(scan.NQ))
 
 
-def test_activity_class_twin_matches_docstring():
+def test_activity_class_small_twin_matches_docstring():
     # "0, 1, 2, 3, 4-5, 6-7, 8-11, 12-15, ..."
     assert [naive.activity_class(a, scan.NQ) for a in range(16)] == \
         [0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7]

@@ -20,7 +20,7 @@ from .kernels import rangecoder as rcm
 from .kernels import scan
 from .params import EFFORTS
 
-DEFAULT_EFFORT = 5
+DEFAULT_EFFORT = 2
 DEFAULT_SLAB = 16
 DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
