@@ -1,0 +1,6 @@
+"""Benchmarks: volcodec against the standard lossless codecs, on the same volumes in the same run.
+
+``python -m benchmarks.compare`` measures size and single-threaded speed; ``python -m
+benchmarks.latency`` measures import and first-call (JIT) latency. See ``benchmarks/README.md``.
+This package is a tool beside the library: it is not installed with volcodec.
+"""
