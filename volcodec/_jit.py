@@ -1,20 +1,59 @@
 """The one place numba options live.
 
 Every kernel is decorated with :func:`kernel`. ``cache=True`` keeps compiled code between runs
-(first-call latency matters to users); ``VOLCODEC_BOUNDSCHECK=1`` (or ``NUMBA_BOUNDSCHECK=1``)
-turns bounds checks on for fuzzing; ``NUMBA_DISABLE_JIT=1`` runs everything as plain Python for
-coverage.
+(first-call latency matters to users); ``VOLCODEC_BOUNDSCHECK=1`` turns bounds checks on for
+fuzzing; ``NUMBA_DISABLE_JIT=1`` runs everything as plain Python for coverage.
+
+Cache safety: numba keys a cached function on its own source file only, but our kernels inline
+helpers from other files (the scan kernel inlines the range coder). A change to one kernel file
+could then leave a stale compiled scan in the cache, and stale coder code means wrong pixels.
+So the cache stamp of every kernel is a hash of all kernel sources and this file together.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 
 _BOUNDSCHECK = os.environ.get("VOLCODEC_BOUNDSCHECK", "") == "1" or None
 
 OPTIONS = dict(cache=True, nogil=True, boundscheck=_BOUNDSCHECK, error_model="numpy")
+
+_HERE = Path(__file__).resolve().parent
+_SOURCES = sorted((_HERE / "kernels").glob("*.py")) + [Path(__file__).resolve()]
+SOURCE_STAMP = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
+
+
+def _install_cache_stamp() -> bool:
+    """Make numba's cache locators use SOURCE_STAMP for volcodec's kernel files."""
+    try:
+        from numba.core import caching
+
+        bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator,
+                 caching.UserWideCacheLocator)
+        registry = caching.CacheImpl._locator_classes
+    except (ImportError, AttributeError):  # numba internals moved: keep numba's own stamps
+        return False
+    ours = {str(p) for p in _SOURCES}
+    made = []
+    for base in bases:
+        def from_function(cls, py_func, py_file, _base=base):
+            if str(Path(py_file).resolve()) not in ours:
+                return None
+            return _base.from_function.__func__(cls, py_func, py_file)
+
+        made.append(type("Volcodec" + base.__name__, (base,), {
+            "get_source_stamp": lambda self: SOURCE_STAMP,
+            "from_function": classmethod(from_function),
+        }))
+    registry[:0] = [c for c in made if c.__name__ not in {r.__name__ for r in registry}]
+    return True
+
+
+CACHE_STAMPED = _install_cache_stamp()
 
 
 def kernel(func):

@@ -29,7 +29,7 @@ PROB_INIT = 1 << (PROB_BITS - 1)
 TOP = 1 << 24
 MASK32 = 0xFFFFFFFF
 FAST_SHIFT_MAX = 4
-SLOW_SHIFT_MAX = 7
+SLOW_SHIFT_MAX = 8
 COUNT_MAX = 255
 DIRECT_MAX = 16  # bits per rc_direct call
 
@@ -160,7 +160,7 @@ def adapt(pf, ps, n, bit):
     """Update a bit model (fast and slow P(0) estimates, observation count) after ``bit``.
     The slow shift is bit_length(n + 1): 1, 2, 2, 3, ... up to SLOW_SHIFT_MAX at n = 63."""
     sh = SLOW_SHIFT_MAX
-    if n < 63:  # predictable: almost every context in use is past its first 63 observations
+    if n < 127:  # predictable: almost every context in use is past its first 63 observations
         sh = bitlen(n + 1)
         n += 1
     shf = sh if sh < FAST_SHIFT_MAX else FAST_SHIFT_MAX
