@@ -46,21 +46,23 @@ FULL = (1 << 32) - 1
 class BitModel:
     """One adaptive bit model as rc_bit keeps it: P(bit == 0) from a fast and a slow estimate.
 
-    Both start at 1/2; the slow estimate's shift is ``1 + floor(log2(n + 1))`` for the n-th
-    observation (n = 0, 1, ...) up to 63 observations and 7 after that; the fast one's shift is
-    the same, capped at 4. The probability coded with is the mean of the two, rounded down.
+    Both start at 1/2. The slow estimate's shift grows with the number of observations n as
+    ``1 + floor(log2(n + 1))`` until it reaches ``slow_max``, then stays there (the count stops
+    at ``2**(slow_max - 1) - 1``); the fast one's shift is the same, capped at ``fast_max``. The
+    probability coded with is the mean of the two, rounded down. The caps are the coder's tuning
+    constants, so the tests pass them in; the shape of the rule is what this twin pins down.
     """
 
-    FAST_MAX, SLOW_MAX, COUNT_LIMIT = 4, 7, 63
-
-    def __init__(self):
+    def __init__(self, fast_max: int = 4, slow_max: int = 7):
+        self.fast_max, self.slow_max = fast_max, slow_max
+        self.count_limit = 2 ** (slow_max - 1) - 1
         self.fast = PROB_ONE // 2
         self.slow = PROB_ONE // 2
         self.count = 0
 
-    @classmethod
-    def from_state(cls, fast: int, slow: int, count: int) -> BitModel:
-        m = cls()
+    def with_state(self, fast: int, slow: int, count: int) -> BitModel:
+        """A copy of this model's rule in the given state."""
+        m = BitModel(self.fast_max, self.slow_max)
         m.fast, m.slow, m.count = fast, slow, count
         return m
 
@@ -69,11 +71,11 @@ class BitModel:
         return (self.fast + self.slow) // 2
 
     def shifts(self) -> tuple[int, int]:
-        if self.count >= self.COUNT_LIMIT:
-            slow = self.SLOW_MAX
+        if self.count >= self.count_limit:
+            slow = self.slow_max
         else:
             slow = 1 + math.floor(math.log2(self.count + 1))
-        return min(slow, self.FAST_MAX), slow
+        return min(slow, self.fast_max), slow
 
     def update(self, bit: int) -> None:
         fast_shift, slow_shift = self.shifts()
@@ -83,7 +85,7 @@ class BitModel:
         else:
             self.fast += (PROB_ONE - self.fast) >> fast_shift
             self.slow += (PROB_ONE - self.slow) >> slow_shift
-        if self.count < self.COUNT_LIMIT:
+        if self.count < self.count_limit:
             self.count += 1
 
     def state(self) -> tuple[int, int, int]:
@@ -91,13 +93,13 @@ class BitModel:
         return self.fast, self.slow, self.count
 
 
-def ideal_bits(symbols, n_contexts: int) -> float:
+def ideal_bits(symbols, n_contexts: int, new_model=BitModel) -> float:
     """Code length in bits that an ideal coder would spend on ``symbols`` with these models.
 
     ``symbols`` holds ("bit", ctx, bit) or ("direct", nbits, value) tuples; direct bits cost one
-    bit each.
+    bit each. ``new_model`` makes one context's model.
     """
-    models = [BitModel() for _ in range(n_contexts)]
+    models = [new_model() for _ in range(n_contexts)]
     total = 0.0
     for kind, a, v in symbols:
         if kind == "direct":
@@ -110,13 +112,13 @@ def ideal_bits(symbols, n_contexts: int) -> float:
     return total
 
 
-def range_encode(symbols, n_contexts: int) -> bytes:
+def range_encode(symbols, n_contexts: int, new_model=BitModel) -> bytes:
     """The same range coder as kernels/rangecoder.py, written with an unbounded ``low``.
 
     Python integers never overflow, so there is no carry to propagate: ``low`` simply keeps every
     byte shifted out so far, and the stream is its big-endian digits (plus the four flushed bytes).
     """
-    models = [BitModel() for _ in range(n_contexts)]
+    models = [new_model() for _ in range(n_contexts)]
     low, rng, n_shifted = 0, FULL, 0
     for kind, a, v in symbols:
         if kind == "direct":

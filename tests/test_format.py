@@ -478,16 +478,18 @@ def test_nested_planes_a_few_levels_decode():
 
 
 @pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="codec.py _add_high_plane -> decode recurses once per nested high-bits plane with "
-                          "no depth limit: a forged ~190 kB stream raises RecursionError, not a VolcodecError")
+                   reason="codec.py _add_high_plane (line 387, `decode(sub)`) recurses once per nested "
+                          "high-bits plane with no depth limit: a forged ~190 kB stream raises RecursionError, "
+                          "not a VolcodecError")
 def test_deeply_nested_planes_raise_a_volcodec_error():
     buf = _nested_plane_stream(max(2000, sys.getrecursionlimit()))
     with pytest.raises(VolcodecError):
         volcodec.decode(buf)
 
 
-@pytest.mark.xfail(strict=True, reason="format.read_header accepts near != 0 and decode returns the data as if "
-                                       "lossless, though this decoder implements only near = 0")
+@pytest.mark.xfail(strict=True, reason="format.read_header (format.py:154 unpacks `near`, never checks it) "
+                                       "accepts near != 0 and decode returns the data as if lossless, though "
+                                       "this decoder implements only near = 0")
 def test_near_lossless_stream_is_refused(stream4d):
     _, buf = stream4d
     with pytest.raises(VolcodecError):

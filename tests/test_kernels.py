@@ -21,6 +21,12 @@ from volcodec.params import EFFORTS, EffortParams
 # --------------------------------------------------------------------------- drivers (test-only kernels)
 
 
+def twin_model() -> naive.BitModel:
+    """The plain-Python bit model with the coder's current tuning constants."""
+    return naive.BitModel(rcm.FAST_SHIFT_MAX, rcm.SLOW_SHIFT_MAX)
+
+
+
 @kernel
 def _map_activity_class(acts, out):
     for i in range(acts.shape[0]):
@@ -192,12 +198,12 @@ def test_effort_params_small_json_round_trip():
 def test_adapt_exhaustive_small_domain():
     # every observation count, both bits, and probabilities at and near the ends of the range
     probs = [1, 2, 3, 7, 8, 9, 15, 16, 17, 127, 128, 129, 32767, 32768, 65407, 65408, 65519, 65520, 65534, 65535]
-    for n in range(naive.BitModel.COUNT_LIMIT + 1):
+    for n in range(twin_model().count_limit + 1):
         for bit in (0, 1):
             for pf in probs:
                 for ps in probs:
                     got = tuple(int(v) for v in rcm.adapt(np.int64(pf), np.int64(ps), np.int64(n), bit))
-                    twin = naive.BitModel.from_state(pf, ps, n)
+                    twin = twin_model().with_state(pf, ps, n)
                     twin.update(bit)
                     assert got == twin.state(), (pf, ps, n, bit)
                     # both symbols keep a non-empty share of the interval
@@ -207,7 +213,7 @@ def test_adapt_exhaustive_small_domain():
 def test_new_models_small():
     m = rcm.new_models(3)
     assert m.dtype == np.int32 and m.shape == (3, 3)
-    assert m.tolist() == [list(naive.BitModel().state())] * 3
+    assert m.tolist() == [list(twin_model().state())] * 3
 
 
 def test_rc_small_round_trip_matches_twin_and_ideal_length():
@@ -221,17 +227,17 @@ def test_rc_small_round_trip_matches_twin_and_ideal_length():
     assert start + 4 <= n <= cap
     assert (buf[:start] == 0xFF).all(), "the carry propagated into bytes before the stream"
     coded = bytes(buf[start:n])
-    assert coded == naive.range_encode(tuples, n_ctx), "bytes differ from the big-integer twin"
+    assert coded == naive.range_encode(tuples, n_ctx, twin_model), "bytes differ from the big-integer twin"
 
     # adaptive models end in the state the twin predicts
-    twins = [naive.BitModel() for _ in range(n_ctx)]
+    twins = [twin_model() for _ in range(n_ctx)]
     for kind, a, v in tuples:
         if kind == "bit":
             twins[a].update(v)
     assert probs.tolist() == [list(t.state()) for t in twins]
 
     # within a small margin of the ideal code length (the coder truncates rng >> 16: < 0.006 bit/symbol)
-    ideal = naive.ideal_bits(tuples, n_ctx)
+    ideal = naive.ideal_bits(tuples, n_ctx, twin_model)
     actual = 8 * len(coded)
     assert ideal - 8 <= actual <= ideal + 0.006 * len(tuples) + 40, (actual, ideal)
 
@@ -258,7 +264,7 @@ def test_rc_small_round_trip_carry_stress(seed):
     buf = np.zeros(4 * n + 64, np.uint8)
     end = _rc_drive(0, kinds, args.astype(np.int64), values.copy(), rcm.new_models(n_ctx), buf, 0, len(buf))
     coded = bytes(buf[:end])
-    assert coded == naive.range_encode(tuples, n_ctx)
+    assert coded == naive.range_encode(tuples, n_ctx, twin_model)
     out = np.zeros_like(values)
     _rc_drive(1, kinds, args.astype(np.int64), out, rcm.new_models(n_ctx), buf[:end].copy(), 0, end)
     np.testing.assert_array_equal(out, values)
