@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .kernels.scan import N_INTRA, N_PER_REF, P_AVG, P_MED, P_N, P_NE_GRAD, P_PLANE, P_W
+from .kernels.scan import N_INTRA, N_PER_REF, P_2N, P_2W, P_AVG, P_MED, P_N, P_NE, P_NE_GRAD, P_NNE, P_PLANE, P_W
 from .kernels.scan import R_MED, R_N, R_SAME, R_W, R_WN
 
 
@@ -37,7 +37,8 @@ class EffortParams:
         return asdict(self)
 
 
-_ALL_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG)
+_ALL_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG, P_NE, P_NNE, P_2N, P_2W)
+_SIX_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG)
 _ALL_REF = (R_W, R_N, R_MED, R_SAME, R_WN)
 
 EFFORTS = {
@@ -45,9 +46,9 @@ EFFORTS = {
     2: EffortParams(2, _mask((P_MED,), (R_WN,)), False),
     3: EffortParams(3, _mask((P_MED, P_AVG), (R_W, R_WN)), False),
     4: EffortParams(4, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG), (R_W, R_N, R_MED)), False),
-    5: EffortParams(5, _mask(_ALL_INTRA, _ALL_REF), False),
+    5: EffortParams(5, _mask(_SIX_INTRA, _ALL_REF), False),
     6: EffortParams(6, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG), (R_W, R_N, R_MED)), False, True),
-    7: EffortParams(7, _mask(_ALL_INTRA, _ALL_REF), False, True),
+    7: EffortParams(7, _mask(_SIX_INTRA, _ALL_REF), False, True),
     8: EffortParams(8, _mask(_ALL_INTRA, _ALL_REF, (R_W, R_N, R_MED)), True, True),
     9: EffortParams(9, _mask(_ALL_INTRA, _ALL_REF, _ALL_REF), True, True),
 }

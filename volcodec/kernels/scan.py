@@ -32,8 +32,8 @@ from .rangecoder import DIRECT_MAX, bitlen, MASK32, TOP, adapt, rc_binary, rc_ca
 PAD_TOP, PAD_BOTTOM, PAD_SIDE = 2, 1, 2
 
 # predictor indices: intra ones, then one block per reference frame
-P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG = 0, 1, 2, 3, 4, 5
-N_INTRA = 6
+P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG, P_NE, P_NNE, P_2N, P_2W = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
+N_INTRA = 10
 R_W, R_N, R_MED, R_SAME, R_WN = 0, 1, 2, 3, 4
 N_PER_REF = 5
 N_PRED = N_INTRA + 2 * N_PER_REF
@@ -240,8 +240,16 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                         p = N
                     elif i == P_NE_GRAD:
                         p = W + NE - N
-                    else:
+                    elif i == P_AVG:
                         p = ((2 * (W + N) + NE - NW + 2) >> 2)
+                    elif i == P_NE:
+                        p = NE
+                    elif i == P_NNE:
+                        p = (N + NE + 1) >> 1
+                    elif i == P_2N:
+                        p = 2 * N - P[r - 2, c]
+                    else:
+                        p = 2 * W - P[r, c - 2]
                 else:
                     kind = i - N_INTRA
                     # scalars, not an array alias: picking A or B as an array object would cost
