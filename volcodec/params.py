@@ -38,17 +38,16 @@ class EffortParams:
 
 
 _ALL_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG, P_NE, P_NNE, P_2N, P_2W)
-_SIX_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG)
 _ALL_REF = (R_W, R_N, R_MED, R_SAME, R_WN)
 
 EFFORTS = {
     1: EffortParams(1, _mask((), (R_WN,)), False),  # one predictor: MED, or R_WN with a reference
-    2: EffortParams(2, _mask((P_MED,), (R_WN,)), False),
-    3: EffortParams(3, _mask((P_MED, P_AVG), (R_W, R_WN)), False),
-    4: EffortParams(4, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG), (R_W, R_N, R_MED)), False),
-    5: EffortParams(5, _mask(_SIX_INTRA, _ALL_REF), False),
-    6: EffortParams(6, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG), (R_W, R_N, R_MED)), False, True),
-    7: EffortParams(7, _mask(_SIX_INTRA, _ALL_REF), False, True),
+    2: EffortParams(2, _mask((P_MED, P_AVG), (R_WN,)), False),
+    3: EffortParams(3, _mask((P_MED, P_AVG, P_2N, P_2W), (R_W, R_WN)), False),
+    4: EffortParams(4, _mask((P_MED, P_AVG, P_2N, P_2W, P_NE, P_NNE), (R_W, R_WN, R_MED)), False),
+    5: EffortParams(5, _mask(_ALL_INTRA, _ALL_REF), False),
+    6: EffortParams(6, _mask((P_MED, P_PLANE, P_W, P_N, P_AVG, P_2N, P_2W), (R_W, R_N, R_MED)), False, True),
+    7: EffortParams(7, _mask(_ALL_INTRA, _ALL_REF), False, True),
     8: EffortParams(8, _mask(_ALL_INTRA, _ALL_REF, (R_W, R_N, R_MED)), True, True),
     9: EffortParams(9, _mask(_ALL_INTRA, _ALL_REF, _ALL_REF), True, True),
 }
