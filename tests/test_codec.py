@@ -346,9 +346,6 @@ def test_small_mixed_raw_and_coded_slabs():
 
 
 @pytest.mark.parametrize("max_voxels", [None, "1000"])
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="max_voxels is not validated: format.read_header (format.py:177, `max_voxels // z`) "
-                          "raises TypeError for None or a str instead of InvalidArgumentError")
 def test_small_max_voxels_must_be_an_integer(max_voxels):
     buf = volcodec.encode(np.zeros((2, 2, 2), np.uint8))
     with pytest.raises(InvalidArgumentError):

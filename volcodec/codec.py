@@ -241,7 +241,9 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
             low = (low ^ sign) - sign
         high = (w - low) >> bits_stored
         high_arr = high.astype(array.dtype)
-        plane_bytes = encode(high_arr if ndim == 4 else high_arr[0], bits_stored=width - bits_stored,
+        # bits_stored=None fits the plane's own range (signed data may need width - b + 1 bits),
+        # so the plane never needs a plane of its own
+        plane_bytes = encode(high_arr if ndim == 4 else high_arr[0], bits_stored=None,
                              effort=min(effort, 3), slab=slab, slab_t=slab_t)
 
     work = _Work(Y, X)
@@ -344,6 +346,14 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         raise CorruptDataError(f"slab {s}: coded data ends {int(st[2]) - len(data)} bytes early", slab=s)
 
 
+def _lossless_header(mv, max_voxels) -> fmt.Header:
+    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    if hdr.near != 0:
+        raise FormatError(f"stream declares near-lossless coding (near = {hdr.near}); this decoder "
+                          "implements lossless streams (near = 0) only")
+    return hdr
+
+
 def _check_out(out, hdr):
     if out is None:
         return np.empty(hdr.shape, hdr.dtype.newbyteorder("="))
@@ -360,7 +370,7 @@ def _check_out(out, hdr):
 def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> np.ndarray:
     """Decode a whole stream; bit-exact for lossless streams. ``out`` may be preallocated."""
     mv = _as_buffer(buf)
-    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    hdr = _lossless_header(mv, max_voxels)
     out = _check_out(out, hdr)
     o4 = out.reshape((1,) + out.shape) if hdr.ndim == 3 else out
     _, _, Y, X = hdr.tzyx
@@ -380,8 +390,13 @@ def _add_high_plane(mv, hdr, o4, frames, max_voxels):
     po, pl = hdr.plane
     sub = mv[po:po + pl]
     phdr = fmt.read_header(sub, max_voxels=max_voxels)
+    if phdr.plane is not None:
+        # the encoder's plane holds the top (width - bits_stored) bits, which always fit: a
+        # plane inside a plane is malformed (and unbounded nesting would exhaust the stack)
+        raise FormatError("high-bits plane has a high-bits plane of its own")
+    width = hdr.dtype.itemsize * 8
     if tuple(phdr.shape) != tuple(hdr.shape) or phdr.dtype != hdr.dtype or \
-            phdr.bits_stored != hdr.dtype.itemsize * 8 - hdr.bits_stored:
+            phdr.bits_stored > width - hdr.bits_stored + 1:
         raise FormatError("high-bits plane does not match the main stream (shape, dtype or bits)")
     if frames is None:
         high = decode(sub, max_voxels=max_voxels)
@@ -399,7 +414,7 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> 
     decoding stops inside the slab once the last wanted frame is out.
     """
     mv = _as_buffer(buf)
-    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    hdr = _lossless_header(mv, max_voxels)
     try:
         idx = [int(i) for i in np.asarray(indices).reshape(-1)]
     except (TypeError, ValueError):

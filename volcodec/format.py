@@ -28,13 +28,15 @@ This module never imports numba: it only parses and validates.
 
 from __future__ import annotations
 
+import numbers
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ChecksumError, FormatError, LimitError, TruncatedError, UnsupportedVersionError
+from .errors import (ChecksumError, FormatError, InvalidArgumentError, LimitError, TruncatedError,
+                     UnsupportedVersionError)
 
 MAGIC = b"\x89VOLC\r\n\x1a"
 FORMAT_VERSION = 1
@@ -53,6 +55,7 @@ DTYPE_CODES = {dt.newbyteorder("=").str[1:]: code for code, dt in DTYPES.items()
 
 MAX_DIM = 1 << 20
 DEFAULT_MAX_VOXELS = 1 << 34
+MIN_BYTES_SHIFT = 13  # a coded voxel needs > 1/8192 byte
 
 # slab payload modes (first byte of each payload)
 SLAB_CODED, SLAB_RAW = 0, 1
@@ -145,6 +148,8 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
     Nothing is allocated in proportion to what the header declares until every size has been
     checked against the buffer and against ``max_voxels``.
     """
+    if isinstance(max_voxels, bool) or not isinstance(max_voxels, numbers.Integral) or max_voxels < 1:
+        raise InvalidArgumentError(f"max_voxels must be a positive integer, got {max_voxels!r}")
     mv = memoryview(buf).cast("B") if not isinstance(buf, (bytes, bytearray)) else buf
     n = len(mv)
     if n < 8 or bytes(mv[:8]) != MAGIC:
@@ -190,11 +195,21 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
     if zlib.crc32(table) != tcrc:
         raise ChecksumError("slab table checksum mismatch: the table is corrupted", slab=None)
     slabs = []
+    n_zslabs = -(-z // slab_z)
     for i in range(n_slabs):
         off, length, scrc = SLAB_ENTRY.unpack_from(table, i * SLAB_ENTRY.size)
         if length < 1 or off < tsize or off > n or length > n - off:
             raise TruncatedError(f"slab {i} at offset {off}, length {length} lies outside the "
                                  f"{n}-byte stream")
+        ts, zs = divmod(i, n_zslabs)
+        frames = (min(t, (ts + 1) * slab_t) - ts * slab_t) * (min(z, (zs + 1) * slab_z) - zs * slab_z)
+        # every voxel costs at least one coded decision of >= 0.0014 bit (the most skewed
+        # probability the models reach), so a slab can't be shorter than this: a tiny file can
+        # never declare a volume that would make the decoder allocate gigabytes
+        floor = 1 + frames + ((frames * y * x) >> MIN_BYTES_SHIFT)
+        if length < floor:
+            raise FormatError(f"slab {i} of {frames} frames of {y}x{x} voxels cannot fit in "
+                              f"{length} bytes (at least {floor} needed)")
         slabs.append((off, length, scrc))
     plane = None
     if flags & FLAG_HIGH_PLANE:
