@@ -31,7 +31,7 @@ MASK32 = 0xFFFFFFFF
 FAST_SHIFT_MAX = 4
 SLOW_SHIFT_MAX = 8
 COUNT_MAX = 255
-DIRECT_MAX = 16  # bits per rc_direct call
+DIRECT_MAX = 8  # bits per rc_raw call: rng >= 2**24 stays >= 2**16
 
 
 def new_models(n_contexts: int) -> np.ndarray:
@@ -117,17 +117,18 @@ def rc_binary(x, rng, p0, bit, dec):
 
 @kernel
 def rc_raw(x, rng, value, nbits, dec):
-    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits at once; returns (value, x, rng)."""
-    rng >>= nbits
-    if dec:
-        value = x // rng
-        top = (np.int64(1) << nbits) - 1
-        if value > top:  # only on corrupt data: stay inside the interval
-            value = top
-        x -= value * rng
-    else:
-        x += value * rng
-    return value, x, rng
+    """Code ``nbits`` (<= DIRECT_MAX) equiprobable bits, most significant first, by halving the
+    interval once per bit (no division); returns (value, x, rng). rng stays >= 2**16."""
+    out = np.int64(0)
+    for i in range(nbits - 1, -1, -1):
+        rng >>= 1
+        if dec:
+            b = np.int64(x >= rng)
+        else:
+            b = (value >> i) & 1
+        x = x - rng * b if dec else x + rng * b
+        out = (out << 1) | b
+    return out, x, rng
 
 
 @kernel
