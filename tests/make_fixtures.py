@@ -11,8 +11,8 @@ exits with status 1 when it refused to write something. tests/test_format.py dec
 fixture on every run and compares it with its .npy.
 
 The volumes are small, synthetic and seeded, so the script is reproducible; they cover each dtype,
-3-D and 4-D, effort 1 and 9, words with bits above bits_stored (the high-bits plane, also the
-nested case of signed data), and a raw-fallback noise slab beside a coded one.
+3-D and 4-D, effort 1 and 9, words with bits above bits_stored (the high-bits plane, signed and
+unsigned), and a raw-fallback noise slab beside a coded one.
 """
 
 from __future__ import annotations
