@@ -122,8 +122,9 @@ def range_encode(symbols, n_contexts: int, new_model=BitModel) -> bytes:
     low, rng, n_shifted = 0, FULL, 0
     for kind, a, v in symbols:
         if kind == "direct":
-            rng >>= a
-            low += v * rng
+            for i in range(a - 1, -1, -1):  # one halving of the interval per bit
+                rng >>= 1
+                low += ((v >> i) & 1) * rng
         else:
             m = models[a]
             bound = (rng >> 16) * m.p0()

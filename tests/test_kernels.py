@@ -285,7 +285,7 @@ def test_rc_small_overflow_never_writes_past_end():
 def test_rc_small_decoder_on_garbage_stays_in_range():
     # the decoder never raises: on random bytes it returns bits 0/1 and direct values < 2**nbits,
     # and past the end of the data it reads zeros; all-0xFF bytes put the code value at the top of
-    # the interval, where a direct value would overflow without its clamp
+    # the interval (each raw bit halves the interval, so a direct value cannot overflow)
     n_ctx = 5
     kinds, args, _, _ = _symbols(3, 2000, n_ctx, direct_share=0.3)
     rng = np.random.default_rng(4)

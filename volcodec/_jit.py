@@ -7,7 +7,8 @@ fuzzing; ``NUMBA_DISABLE_JIT=1`` runs everything as plain Python for coverage.
 Cache safety: numba keys a cached function on its own source file only, but our kernels inline
 helpers from other files (the scan kernel inlines the range coder). A change to one kernel file
 could then leave a stale compiled scan in the cache, and stale coder code means wrong pixels.
-So the cache stamp of every kernel is a hash of all kernel sources and this file together.
+So the cache stamp of every function compiled by :func:`kernel` (ours, or a test's driver that
+inlines ours) includes a hash of all kernel sources and this file.
 """
 
 from __future__ import annotations
@@ -37,25 +38,32 @@ def _install_cache_stamp() -> bool:
         registry = caching.CacheImpl._locator_classes
     except (ImportError, AttributeError):  # numba internals moved: keep numba's own stamps
         return False
-    ours = {str(p) for p in _SOURCES}
     made = []
     for base in bases:
         def from_function(cls, py_func, py_file, _base=base):
-            if str(Path(py_file).resolve()) not in ours:
+            if str(Path(py_file).resolve()) not in _COMPILED_FROM:
                 return None
             return _base.from_function.__func__(cls, py_func, py_file)
 
+        def get_source_stamp(self, _base=base):
+            # the file's own stamp (numba's) plus every kernel source it may inline
+            return (_base.get_source_stamp(self), SOURCE_STAMP)
+
         made.append(type("Volcodec" + base.__name__, (base,), {
-            "get_source_stamp": lambda self: SOURCE_STAMP,
+            "get_source_stamp": get_source_stamp,
             "from_function": classmethod(from_function),
         }))
     registry[:0] = [c for c in made if c.__name__ not in {r.__name__ for r in registry}]
     return True
 
 
+# files holding functions compiled by kernel(): ours, and any caller's (tests, tools) that may
+# inline our kernels
+_COMPILED_FROM: set[str] = {str(p) for p in _SOURCES}
 CACHE_STAMPED = _install_cache_stamp()
 
 
 def kernel(func):
     """Compile ``func`` with the project's numba options."""
+    _COMPILED_FROM.add(str(Path(func.__code__.co_filename).resolve()))
     return numba.njit(**OPTIONS)(func)
