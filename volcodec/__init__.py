@@ -8,6 +8,7 @@ The public API is small::
     hdr = volcodec.read_header(buf)                     # validated Header, no pixel decoding
 """
 
+from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, read_header
 from .errors import (
     ChecksumError,
     CorruptDataError,
@@ -21,27 +22,26 @@ from .errors import (
     VolcodecError,
 )
 from .format import FORMAT_VERSION, Header
-from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, read_header
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "encode",
-    "decode",
-    "decode_frames",
-    "read_header",
-    "Header",
-    "FORMAT_VERSION",
     "DEFAULT_EFFORT",
     "DEFAULT_SLAB",
-    "VolcodecError",
-    "InvalidArgumentError",
-    "FormatError",
-    "UnsupportedVersionError",
-    "TruncatedError",
-    "LimitError",
+    "FORMAT_VERSION",
     "ChecksumError",
     "CorruptDataError",
     "DicomError",
+    "FormatError",
+    "Header",
     "InputFileError",
+    "InvalidArgumentError",
+    "LimitError",
+    "TruncatedError",
+    "UnsupportedVersionError",
+    "VolcodecError",
+    "decode",
+    "decode_frames",
+    "encode",
+    "read_header",
 ]

@@ -21,7 +21,7 @@ import numba
 
 _BOUNDSCHECK = os.environ.get("VOLCODEC_BOUNDSCHECK", "") == "1" or None
 
-OPTIONS = dict(cache=True, nogil=True, boundscheck=_BOUNDSCHECK, error_model="numpy")
+OPTIONS = {"cache": True, "nogil": True, "boundscheck": _BOUNDSCHECK, "error_model": "numpy"}
 
 _HERE = Path(__file__).resolve().parent
 _SOURCES = sorted((_HERE / "kernels").glob("*.py")) + [Path(__file__).resolve()]

@@ -425,7 +425,7 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> 
     for k in idx:
         if not 0 <= k < nf:
             raise InvalidArgumentError(f"frame index {k} outside 0..{nf - 1}")
-    T, Z, Y, X = hdr.tzyx
+    _, Z, Y, X = hdr.tzyx
     out = np.empty((len(idx), Y, X), hdr.dtype.newbyteorder("="))
     want: dict[int, list[int]] = {}
     for pos, k in enumerate(idx):

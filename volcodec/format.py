@@ -35,8 +35,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import (ChecksumError, FormatError, InvalidArgumentError, LimitError, TruncatedError,
-                     UnsupportedVersionError)
+from .errors import (
+    ChecksumError,
+    FormatError,
+    InvalidArgumentError,
+    LimitError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
 
 MAGIC = b"\x89VOLC\r\n\x1a"
 FORMAT_VERSION = 1
@@ -109,7 +115,7 @@ class Header:
         return -(-t // self.slab_t), -(-z // self.slab_z)
 
     def slab_of_frame(self, k: int) -> int:
-        t, z, _, _ = self.tzyx
+        _, z, _, _ = self.tzyx
         ti, zi = divmod(k, z)
         return (ti // self.slab_t) * self.slab_grid[1] + zi // self.slab_z
 

@@ -9,8 +9,25 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .kernels.scan import N_INTRA, N_PER_REF, P_2N, P_2W, P_AVG, P_MED, P_N, P_NE, P_NE_GRAD, P_NNE, P_PLANE, P_W
-from .kernels.scan import R_MED, R_N, R_SAME, R_W, R_WN
+from .kernels.scan import (
+    N_INTRA,
+    N_PER_REF,
+    P_2N,
+    P_2W,
+    P_AVG,
+    P_MED,
+    P_N,
+    P_NE,
+    P_NE_GRAD,
+    P_NNE,
+    P_PLANE,
+    P_W,
+    R_MED,
+    R_N,
+    R_SAME,
+    R_W,
+    R_WN,
+)
 
 
 def _mask(intra=(), ref_a=(), ref_b=()) -> int:

@@ -164,7 +164,7 @@ def adapt(pf, ps, n, bit):
     if n < 127:  # predictable: almost every context in use is past its first 63 observations
         sh = bitlen(n + 1)
         n += 1
-    shf = sh if sh < FAST_SHIFT_MAX else FAST_SHIFT_MAX
+    shf = min(FAST_SHIFT_MAX, sh)
     if bit:
         pf -= pf >> shf
         ps -= ps >> sh

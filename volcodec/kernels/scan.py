@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import kernel
-from .rangecoder import DIRECT_MAX, bitlen, MASK32, TOP, adapt, rc_binary, rc_carry, rc_normalize, rc_raw
+from .rangecoder import DIRECT_MAX, MASK32, TOP, adapt, bitlen, rc_binary, rc_carry, rc_normalize, rc_raw
 
 PAD_TOP, PAD_BOTTOM, PAD_SIDE = 2, 1, 2
 
@@ -73,8 +73,8 @@ PH_PIVOT, PH_DOWN, PH_UP, PH_M1, PH_DIRECT, PH_SIGN, PH_DONE = 0, 1, 2, 3, 4, 5,
 @kernel
 def _med(a, b, c):
     """LOCO-I median edge detector on W=a, N=b, NW=c (selects, no data-dependent branches)."""
-    mx = a if a > b else b
-    mn = a if a < b else b
+    mx = max(b, a)
+    mn = min(b, a)
     p = a + b - c
     p = mn if c >= mx else p
     return mx if c <= mn else p
@@ -186,10 +186,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
     v0 = np.int64(0)
     if nref > 0:
         v0 = A[PAD_TOP, PAD_SIDE]
-    if v0 < minval:
-        v0 = minval
-    if v0 > maxval:
-        v0 = maxval
+    v0 = max(v0, minval)
+    v0 = min(v0, maxval)
     P[PAD_TOP, 0] = v0
     P[PAD_TOP, 1] = v0
 
@@ -278,8 +276,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 pv[j] = p
                 e_i = np.int64(2 * (err[cur, c - 1, j] + err[prv, c, j]) + err[prv, c - 1, j]
                                + err[prv, c + 1, j] + err[cur, c - 2, j])
-                if e_i < emin:
-                    emin = e_i
+                emin = min(emin, e_i)
                 if n_act > 1:
                     if e_i < W_TABLE_SIZE:
                         wi = wtab[e_i]
@@ -305,13 +302,10 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             corr = (bias[bctx, 0] * recip[bias[bctx, 1]]) >> 16
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
-            if pred < minval:
-                pred = minval
-            if pred > maxval:
-                pred = maxval
+            pred = max(pred, minval)
+            pred = min(pred, maxval)
             frac = p8c - pred * 8 + 4
-            if frac < 0:
-                frac = 0
+            frac = max(frac, 0)
             if frac >= N_FRAC:
                 frac = N_FRAC - 1
             # ---- residual: e reduced modulo 2**bits into [-half, half)
@@ -329,10 +323,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             # below the leading one (modelled), the rest (equiprobable), then the sign. Written
             # as a small decision machine so that the coder runs at ONE site in the loop.
             k0 = (q >> 1) - 3
-            if k0 < 0:
-                k0 = 0
-            if k0 > bits:
-                k0 = bits
+            k0 = max(k0, 0)
+            k0 = min(k0, bits)
             kb = OFF_K + q * K_STRIDE
             ctx2 = 0
             ctx3 = 0
@@ -340,13 +332,13 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
             if mixing:
                 kw = bitlen(eb[cur, c - 1])
                 kn = bitlen(eb[prv, c])
-                ctx2 = (kw if kw < 15 else 15) * 16 + (kn if kn < 15 else 15)
+                ctx2 = (min(15, kw)) * 16 + (min(15, kn))
                 ke = bitlen(emin >> 2)
-                ctx3 = N_POS * 256 + (ke if ke < 15 else 15) * 16 + tex
+                ctx3 = N_POS * 256 + (min(15, ke)) * 16 + tex
                 dr = tex_r - pred
                 kr = bitlen(dr if dr >= 0 else -dr)
                 kne = bitlen(eb[prv, c + 1])
-                ctx4 = N_POS * 512 + (kr if kr < 15 else 15) * 16 + (kne if kne < 15 else 15)
+                ctx4 = N_POS * 512 + (min(15, kr)) * 16 + (min(15, kne))
             j = k0
             kk = np.int64(0)
             mm = np.int64(0)
@@ -383,7 +375,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                     bit = 1 if e < 0 else 0
                     dpos = POS_SIGN + frac
                 if phase == PH_DIRECT:
-                    take = nb if nb < DIRECT_MAX else DIRECT_MAX
+                    take = min(DIRECT_MAX, nb)
                     nb -= take
                     val, x_, rng = rc_raw(x_, rng, (m >> nb) & ((np.int64(1) << take) - 1), take, dec)
                 else:
@@ -411,10 +403,10 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                         s4 = stretch[(np.int64(mdl2[c4, 0]) + mdl2[c4, 1]) >> 5]
                         ws = dpos * N_MIXSEL + (q >> 2)
                         dot = (mixw[ws, 0] * s1 + mixw[ws, 1] * s2 + mixw[ws, 2] * s3 + mixw[ws, 3] * s4) >> 16
-                        dot = -2047 if dot < -2047 else (2047 if dot > 2047 else dot)
+                        dot = -2047 if dot < -2047 else (min(dot, 2047))
                         pm = squash[dot + 2048]
                         p0 = pm << 4
-                        p0 = 64 if p0 < 64 else (65472 if p0 > 65472 else p0)
+                        p0 = 64 if p0 < 64 else (min(p0, 65472))
                     bit, x_, rng = rc_binary(x_, rng, p0, bit, dec)
                     pf, ps, cnt = adapt(pf, ps, np.int64(mdl[ctx, 2]), bit)
                     mdl[ctx, 0] = pf
@@ -505,7 +497,7 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
                 d = xv - np.int64(pv[j])
                 if d < 0:
                     d = -d
-                err[cur, c, j] = d if d < ERR_MAX else ERR_MAX
+                err[cur, c, j] = min(ERR_MAX, d)
             bias[bctx, 0] += xv * 8 - p8
             n = bias[bctx, 1] + 1
             if n >= BIAS_COUNT_MAX:
