@@ -130,6 +130,21 @@ def _width(dtype: np.dtype) -> int:
     return dtype.itemsize * 8
 
 
+def _plain_info(volume: np.ndarray, name: str, files: tuple[str, ...], fmt: str,
+                spacing=None) -> VolumeInfo:
+    """VolumeInfo of a format without DICOM metadata: every bit of the dtype counts as stored."""
+    return VolumeInfo(
+        name=name,
+        kind=_kind(volume),
+        modality="",
+        bits_stored=_width(volume.dtype),
+        signed=volume.dtype.kind == "i",
+        files=files,
+        format=fmt,
+        spacing=spacing,
+    )
+
+
 def _load_npy(path: Path, name: str) -> tuple[np.ndarray, VolumeInfo]:
     try:
         array = np.load(path, allow_pickle=False)
@@ -142,33 +157,14 @@ def _load_npy(path: Path, name: str) -> tuple[np.ndarray, VolumeInfo]:
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
     if array.ndim == 2:
         array = array[np.newaxis]
-    info = VolumeInfo(
-        name=name,
-        kind=_kind(array),
-        modality="",
-        bits_stored=_width(array.dtype),
-        signed=array.dtype.kind == "i",
-        files=(str(path),),
-        format="npy",
-    )
-    return array, info
+    return array, _plain_info(array, name, (str(path),), "npy")
 
 
 def _load_nifti(path: Path, name: str) -> tuple[np.ndarray, VolumeInfo]:
     from .nifti import load_nifti
 
     volume, meta = load_nifti(path)
-    info = VolumeInfo(
-        name=name,
-        kind=_kind(volume),
-        modality="",
-        bits_stored=_width(volume.dtype),
-        signed=volume.dtype.kind == "i",
-        files=(str(path),),
-        format="nifti",
-        spacing=meta.spacing,
-    )
-    return volume, info
+    return volume, _plain_info(volume, name, (str(path),), "nifti", meta.spacing)
 
 
 def _load_dicom(path: Path, name: str, kind: str | None) -> tuple[np.ndarray, VolumeInfo]:
@@ -256,17 +252,8 @@ def _load_nrrd(path: Path, name: str) -> tuple[np.ndarray, VolumeInfo]:
     if header.spacing is not None and len(header.spacing) >= 3:
         x, y, z = header.spacing[:3]
         spacing = (z, y, x)
-    info = VolumeInfo(
-        name=name,
-        kind=_kind(volume),
-        modality="",
-        bits_stored=_width(volume.dtype),
-        signed=volume.dtype.kind == "i",
-        files=(str(path),) + tuple(str(p) for p in header.data_files),
-        format="nrrd",
-        spacing=spacing,
-    )
-    return volume, info
+    files = (str(path),) + tuple(str(p) for p in header.data_files)
+    return volume, _plain_info(volume, name, files, "nrrd", spacing)
 
 
 def _read_nrrd_header(path: Path) -> _NrrdHeader:
