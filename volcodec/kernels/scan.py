@@ -24,6 +24,7 @@ pads are filled by :func:`pad_edges` before use.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .._jit import kernel
@@ -165,8 +166,8 @@ def active_predictors(mask, nref, out):
 
 
 @kernel
-def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
-               wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
+def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+                wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
 
     ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
@@ -178,6 +179,8 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
     two are combined by a logistic mixer (weights ``mixw``, one pair per decision position;
     PAQ-style, integer arithmetic). ``st`` = [x, rng, pos] is the range coder's state in and out.
     """
+    numba.literally(dec)
+    numba.literally(mixing)
     x_, rng, pos = st[0], st[1], st[2]
     span = np.int64(1) << bits
     half = span >> 1
@@ -513,3 +516,44 @@ def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, e
     st[1] = rng
     st[2] = pos
     return 0
+
+
+# One compiled scan per direction and mixing mode: ``dec`` and ``mixing`` are compile-time
+# constants inside each, so the voxel loop carries no branch on them.
+@kernel
+def _encode_plain(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
+
+
+@kernel
+def _encode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
+
+
+@kernel
+def _decode_plain(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
+
+
+@kernel
+def _decode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
+
+
+_SCANS = ((_encode_plain, _encode_mixed), (_decode_plain, _decode_mixed))
+
+
+def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+               wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
+    """Encode (dec=1: decode) one frame with the scan compiled for this direction and mode."""
+    return _SCANS[1 if dec else 0][1 if mixing else 0](
+        P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias, wtab, recip,
+        mdl2, mixw, squash, stretch, st, buf, end)
