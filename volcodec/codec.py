@@ -247,12 +247,10 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
                              effort=min(effort, 3), slab=slab, slab_t=slab_t)
 
     work = _Work(Y, X)
-    hdr = fmt.Header(fmt.FORMAT_VERSION, array.shape, array.dtype, bits_stored, effort, near, slab_z,
-                     slab_tt, params.predictor_mask, (), None)
     n_slabs = fmt.slab_count(T, Z, slab_tt, slab_z)
     payloads = []
     for s in range(n_slabs):
-        tr, zr = _slab_ranges(T, Z, slab_tt, slab_z, s)
+        tr, zr = fmt.slab_ranges(T, Z, slab_tt, slab_z, s)
         payloads.append(_encode_slab(work, low, tr, zr, params, bits_stored, signed, array.dtype))
     base = fmt.table_size(n_slabs)
     entries, off = [], base
@@ -262,14 +260,7 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
     plane = (off, len(plane_bytes)) if plane_bytes else None
     head = fmt.pack_header((T, Z, Y, X), ndim, array.dtype, bits_stored, effort, near, slab_z, slab_tt,
                            params.predictor_mask, entries, plane, params.mixing)
-    del hdr
     return b"".join([head, *payloads, plane_bytes])
-
-
-def _slab_ranges(T, Z, slab_t, slab_z, s):
-    nz = -(-Z // slab_z)
-    ts, zs = divmod(s, nz)
-    return (range(ts * slab_t, min(T, (ts + 1) * slab_t)), range(zs * slab_z, min(Z, (zs + 1) * slab_z)))
 
 
 def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:

@@ -122,9 +122,13 @@ class Header:
     def slab_frames(self, s: int) -> tuple[range, range]:
         """The t and z ranges of slab ``s`` (its frames are coded t-major)."""
         t, z, _, _ = self.tzyx
-        ts, zs = divmod(s, self.slab_grid[1])
-        return (range(ts * self.slab_t, min(t, (ts + 1) * self.slab_t)),
-                range(zs * self.slab_z, min(z, (zs + 1) * self.slab_z)))
+        return slab_ranges(t, z, self.slab_t, self.slab_z, s)
+
+
+def slab_ranges(t: int, z: int, slab_t: int, slab_z: int, s: int) -> tuple[range, range]:
+    """The t and z ranges of slab ``s``; slabs are numbered z-fastest."""
+    ts, zs = divmod(s, -(-z // slab_z))
+    return (range(ts * slab_t, min(t, (ts + 1) * slab_t)), range(zs * slab_z, min(z, (zs + 1) * slab_z)))
 
 
 def slab_count(t: int, z: int, slab_t: int, slab_z: int) -> int:
@@ -201,14 +205,13 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
     if zlib.crc32(table) != tcrc:
         raise ChecksumError("slab table checksum mismatch: the table is corrupted", slab=None)
     slabs = []
-    n_zslabs = -(-z // slab_z)
     for i in range(n_slabs):
         off, length, scrc = SLAB_ENTRY.unpack_from(table, i * SLAB_ENTRY.size)
         if length < 1 or off < tsize or off > n or length > n - off:
             raise TruncatedError(f"slab {i} at offset {off}, length {length} lies outside the "
                                  f"{n}-byte stream")
-        ts, zs = divmod(i, n_zslabs)
-        frames = (min(t, (ts + 1) * slab_t) - ts * slab_t) * (min(z, (zs + 1) * slab_z) - zs * slab_z)
+        tr, zr = slab_ranges(t, z, slab_t, slab_z, i)
+        frames = len(tr) * len(zr)
         # every voxel costs at least one coded decision of >= 0.0014 bit (the most skewed
         # probability the models reach), so a slab can't be shorter than this: a tiny file can
         # never declare a volume that would make the decoder allocate gigabytes
