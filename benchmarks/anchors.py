@@ -195,6 +195,16 @@ def _missing(module: str) -> str | None:
     return None
 
 
+def _imagecodecs_without(codec: str, label: str) -> str | None:
+    """Why imagecodecs' ``codec`` (e.g. "JPEG2K") cannot run here, or None when it can."""
+    reason = _missing("imagecodecs")
+    if reason:
+        return reason
+    import imagecodecs
+
+    return None if getattr(imagecodecs, codec).available else f"imagecodecs built without {label}"
+
+
 class JpegLS(Anchor):
     """CharLS through pyjpegls ``encode_buffer``, which writes P = the given Bits Stored.
 
@@ -250,12 +260,7 @@ class Jpeg2000(Anchor):
               "signed": "J2K signed component (Ssiz sign bit)"}
 
     def available(self):
-        reason = _missing("imagecodecs")
-        if reason:
-            return reason
-        import imagecodecs
-
-        return None if imagecodecs.JPEG2K.available else "imagecodecs built without JPEG2K"
+        return _imagecodecs_without("JPEG2K", "JPEG2K")
 
     def encode(self, volume, bits):
         import imagecodecs
@@ -337,12 +342,7 @@ class JpegXL(Anchor):
                        "signed": "two's complement masked to Bits Stored"}
 
     def available(self):
-        reason = _missing("imagecodecs")
-        if reason:
-            return reason
-        import imagecodecs
-
-        return None if imagecodecs.JPEGXL.available else "imagecodecs built without JPEG XL"
+        return _imagecodecs_without("JPEGXL", "JPEG XL")
 
     def encode(self, volume, bits):
         import imagecodecs
