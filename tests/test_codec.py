@@ -305,11 +305,8 @@ def test_small_bits_stored_bound_is_the_dtype_width():
             volcodec.encode(np.zeros((1, 2, 2), dt), bits_stored=width + 1)
 
 
-def test_small_near_lossless_is_not_implemented():
+def test_small_numpy_integer_arguments():
     a = np.zeros((2, 2, 2), np.int16)
-    with pytest.raises(NotImplementedError):
-        volcodec.encode(a, near=1)
-    volcodec.encode(a, near=0)
     volcodec.encode(a, effort=np.int64(3), slab=np.uint8(2), bits_stored=np.int32(4))  # numpy integers
 
 

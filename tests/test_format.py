@@ -494,12 +494,6 @@ def test_deeply_nested_planes_raise_a_volcodec_error():
         volcodec.decode(buf)
 
 
-def test_near_lossless_stream_is_refused(stream4d):
-    _, buf = stream4d
-    with pytest.raises(VolcodecError):
-        volcodec.decode(forge(buf, near=1))
-
-
 # --------------------------------------------------------------------------- write-once fixtures
 
 

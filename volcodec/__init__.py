@@ -8,7 +8,7 @@ The public API is small::
     hdr = volcodec.read_header(buf)                     # validated Header, no pixel decoding
 """
 
-from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, read_header
+from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, max_abs_error, read_header
 from .errors import (
     ChecksumError,
     CorruptDataError,
@@ -19,6 +19,7 @@ from .errors import (
     LimitError,
     TruncatedError,
     UnsupportedVersionError,
+    VerifyError,
     VolcodecError,
 )
 from .format import FORMAT_VERSION, Header
@@ -39,9 +40,11 @@ __all__ = [
     "LimitError",
     "TruncatedError",
     "UnsupportedVersionError",
+    "VerifyError",
     "VolcodecError",
     "decode",
     "decode_frames",
     "encode",
+    "max_abs_error",
     "read_header",
 ]

@@ -10,12 +10,14 @@ recorded in the slab payload.
 from __future__ import annotations
 
 import numbers
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import format as fmt
-from .errors import CorruptDataError, FormatError, InvalidArgumentError
+from .errors import CorruptDataError, FormatError, InvalidArgumentError, VerifyError
 from .kernels import rangecoder as rcm
 from .kernels import scan
 from .params import EFFORTS
@@ -52,14 +54,16 @@ _TABLES = scan.make_tables()
 
 
 class _Work:
-    """Per-call scratch arrays shared by all frames of one slab (sized for Y x X)."""
+    """Per-thread scratch arrays shared by all frames of one slab (sized for Y x X). Frames are
+    int32 unless the values need more (32-bit data), which halves the memory the coder touches."""
 
-    def __init__(self, y: int, x: int):
+    def __init__(self, y: int, x: int, bits: int):
         self.y, self.x = y, x
+        self.frame_dtype = np.int32 if bits <= 31 else np.int64
         self.shape = (y + scan.PAD_TOP + scan.PAD_BOTTOM, x + 2 * scan.PAD_SIDE)
         self.eb = np.zeros((2, x + 2 * scan.PAD_SIDE), np.int64)
         self.pv = np.zeros(scan.N_PRED, np.float64)
-        self.dummy = np.zeros((1, 1), np.int64)
+        self.dummy = np.zeros((1, 1), self.frame_dtype)
         self.act = np.zeros(scan.N_PRED, np.int64)
         self._err: dict[int, np.ndarray] = {}
         self.wtab, self.recip, self.squash, self.stretch = _TABLES
@@ -72,7 +76,7 @@ class _Work:
         return e
 
     def frame(self) -> np.ndarray:
-        return np.zeros(self.shape, np.int64)
+        return np.zeros(self.shape, self.frame_dtype)
 
     def interior(self, p: np.ndarray) -> np.ndarray:
         return p[scan.PAD_TOP:scan.PAD_TOP + self.y, scan.PAD_SIDE:scan.PAD_SIDE + self.x]
@@ -119,7 +123,7 @@ def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
 
 
 # ----------------------------------------------------------------------------- slab coding
-def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, signed, buf, start,
+def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, near, signed, buf, start,
                secondary=False, stop_frame=None):
     """Run the kernel over one slab's frames (t-major). Returns the final byte position.
 
@@ -156,7 +160,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             n_act = scan.active_predictors(mask, nref, work.act)
             err = work.errors(n_act)
             scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
-                            nref, work.y, work.x, minval, maxval, bits, work.act, n_act, err,
+                            nref, work.y, work.x, minval, maxval, bits, near, work.act, n_act, err,
                             work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
                             work.squash, work.stretch, st, buf, end)
             if dec:
@@ -164,7 +168,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             if stop_frame is not None and i >= stop_frame:
                 return st
             scan.pad_edges(P, work.y, work.x)
-            this_t[z] = P
+            if t != tr[-1]:  # only a later time point of this slab predicts from it
+                this_t[z] = P
             zprev = P
             i += 1
         prev_t = this_t
@@ -190,29 +195,55 @@ def _validate_array(array) -> np.ndarray:
     return array
 
 
+def _as_threads(threads) -> int:
+    """``threads`` argument: None = every core this process may use; else an integer >= 1."""
+    if threads is None:
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):  # not Linux
+            return max(1, os.cpu_count() or 1)
+    threads = _as_int(threads, "threads")
+    if threads < 1:
+        raise InvalidArgumentError(f"threads must be >= 1 (or None for all cores), got {threads}")
+    return threads
+
+
+def _run_slabs(task, n_slabs: int, threads: int) -> list:
+    """``task(s)`` for every slab, in slab order, on up to ``threads`` threads. The kernels release
+    the GIL and every slab is coded independently, so the results (and the bytes written from
+    them) do not depend on the thread count."""
+    if threads == 1 or n_slabs <= 1:
+        return [task(s) for s in range(n_slabs)]
+    with ThreadPoolExecutor(max_workers=min(threads, n_slabs)) as pool:
+        return list(pool.map(task, range(n_slabs)))
+
+
 def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFORT,
-           slab: int = DEFAULT_SLAB, slab_t: int = DEFAULT_SLAB_T, near: int = 0) -> bytes:
-    """Compress a (z, y, x) or (t, z, y, x) integer volume losslessly; returns the stream.
+           slab: int = DEFAULT_SLAB, slab_t: int = DEFAULT_SLAB_T, near: int = 0,
+           threads: int | None = None, verify: bool = False) -> bytes:
+    """Compress a (z, y, x) or (t, z, y, x) integer volume; returns the stream.
 
     ``bits_stored`` (1..dtype width) declares the significant bits, as DICOM (0028,0101) does; words
     with bits above it are still reproduced exactly (they go to a separate high-bits plane). When
     None, the smallest width that holds every value is used. ``effort`` 1..9 trades speed for size;
     every level decodes with the same decoder. ``slab``/``slab_t`` set how many slices/time points
-    form an independently decodable slab.
+    form an independently decodable slab. ``near`` = 0 is lossless; ``near`` > 0 guarantees
+    |decoded - original| <= near for every voxel (recorded in the header). ``threads`` codes slabs
+    in parallel (None: all cores); the bytes do not depend on it. ``verify`` decodes the new stream
+    and checks it against the input (exact, or within ``near``) before returning it.
     """
     array = _validate_array(array)
     effort = _as_int(effort, "effort")
     if effort not in EFFORTS:
         raise InvalidArgumentError(f"effort must be 1..9, got {effort}")
     near = _as_int(near, "near")
-    if near < 0:
-        raise InvalidArgumentError(f"near must be >= 0, got {near}")
-    if near:
-        raise NotImplementedError("near-lossless coding (near > 0) is not implemented yet")
+    if not 0 <= near <= fmt.MAX_NEAR:
+        raise InvalidArgumentError(f"near must be 0..{fmt.MAX_NEAR}, got {near}")
     slab = _as_int(slab, "slab")
     slab_t = _as_int(slab_t, "slab_t")
     if not 1 <= slab <= 65535 or not 1 <= slab_t <= 65535:
         raise InvalidArgumentError(f"slab and slab_t must be 1..65535, got {slab}, {slab_t}")
+    threads = _as_threads(threads)
     width = array.dtype.itemsize * 8
     signed = array.dtype.kind == "i"
     lo, hi = int(array.min()), int(array.max())
@@ -233,7 +264,8 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
     low = tzyx
     if lo < vmin or hi > vmax:
         # words with bits above bits_stored: code the low bits_stored bits (sign-extended for
-        # signed data) here and the rest as a separate stream, so nothing is altered
+        # signed data) here and the rest as a separate stream, so nothing is altered. The plane
+        # is always lossless; near-lossless applies to the low bits, which keeps the bound.
         w = tzyx.astype(np.int64)
         low = w & ((1 << bits_stored) - 1)
         if signed:
@@ -244,14 +276,16 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
         # bits_stored=None fits the plane's own range (signed data may need width - b + 1 bits),
         # so the plane never needs a plane of its own
         plane_bytes = encode(high_arr if ndim == 4 else high_arr[0], bits_stored=None,
-                             effort=min(effort, 3), slab=slab, slab_t=slab_t)
+                             effort=min(effort, 3), slab=slab, slab_t=slab_t, threads=threads)
 
-    work = _Work(Y, X)
     n_slabs = fmt.slab_count(T, Z, slab_tt, slab_z)
-    payloads = []
-    for s in range(n_slabs):
+
+    def task(s):
         tr, zr = fmt.slab_ranges(T, Z, slab_tt, slab_z, s)
-        payloads.append(_encode_slab(work, low, tr, zr, params, bits_stored, signed, array.dtype))
+        return _encode_slab(_Work(Y, X, bits_stored), low, tr, zr, params, bits_stored, near, signed,
+                            array.dtype)
+
+    payloads = _run_slabs(task, n_slabs, threads)
     base = fmt.table_size(n_slabs)
     entries, off = [], base
     for p in payloads:
@@ -260,10 +294,32 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
     plane = (off, len(plane_bytes)) if plane_bytes else None
     head = fmt.pack_header((T, Z, Y, X), ndim, array.dtype, bits_stored, effort, near, slab_z, slab_tt,
                            params.predictor_mask, entries, plane, params.mixing)
-    return b"".join([head, *payloads, plane_bytes])
+    stream = b"".join([head, *payloads, plane_bytes])
+    if verify:
+        _verify(stream, array, near, threads)
+    return stream
 
 
-def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:
+def _verify(stream: bytes, array: np.ndarray, near: int, threads: int) -> None:
+    """Decode ``stream`` and check it reproduces ``array`` (within ``near``), slab by slab so the
+    check needs no second full-size copy in int64."""
+    got = decode(stream, threads=threads, max_voxels=array.size)
+    a = array.reshape(got.shape)
+    for k in range(a.shape[0]):
+        worst = max_abs_error(a[k], got[k])
+        if worst > near:
+            raise VerifyError(f"decoding the new stream gives an error of {worst} at index {k} of the "
+                              f"first axis, above the bound near = {near}; the stream was not returned")
+
+
+def max_abs_error(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest |a - b| over two integer arrays of the same shape, without overflow."""
+    if a.size == 0:
+        return 0
+    return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
+
+
+def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> bytes:
     n_frames = len(tr) * len(zr)
     raw_size = n_frames * work.y * work.x * dtype.itemsize
     head = 1 + n_frames
@@ -271,11 +327,11 @@ def _encode_slab(work, plane, tr, zr, params, bits, signed, dtype) -> bytes:
     out = np.zeros(cap, np.uint8)
     refcodes = out[1:head]
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
-                    params.mixing, bits, signed, out, head, secondary=params.secondary_ref)
+                    params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if n > cap or n - head >= raw_size:
         # incompressible (noise): store the words verbatim so the size never grows by more than
-        # the slab header
+        # the slab header (verbatim is also lossless, so it keeps any near bound)
         raw = np.ascontiguousarray(np.asarray(plane)[tr.start:tr.stop, zr.start:zr.stop])
         return bytes([fmt.SLAB_RAW]) + bytes(n_frames) + raw.astype(dtype.newbyteorder("<")).tobytes()
     out[0] = fmt.SLAB_CODED
@@ -331,18 +387,9 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
     st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
-                    signed,
-                    data, 1 + n_frames, stop_frame=stop_frame)
+                    hdr.near, signed, data, 1 + n_frames, stop_frame=stop_frame)
     if stop_frame is None and st[2] > len(data) + 4:
         raise CorruptDataError(f"slab {s}: coded data ends {int(st[2]) - len(data)} bytes early", slab=s)
-
-
-def _lossless_header(mv, max_voxels) -> fmt.Header:
-    hdr = fmt.read_header(mv, max_voxels=max_voxels)
-    if hdr.near != 0:
-        raise FormatError(f"stream declares near-lossless coding (near = {hdr.near}); this decoder "
-                          "implements lossless streams (near = 0) only")
-    return hdr
 
 
 def _check_out(out, hdr):
@@ -358,26 +405,29 @@ def _check_out(out, hdr):
     return out
 
 
-def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> np.ndarray:
-    """Decode a whole stream; bit-exact for lossless streams. ``out`` may be preallocated."""
+def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
+           threads: int | None = None) -> np.ndarray:
+    """Decode a whole stream: bit-exact for lossless streams, within the header's ``near`` for
+    near-lossless ones. ``out`` may be preallocated; ``threads`` decodes slabs in parallel
+    (None: all cores)."""
     mv = _as_buffer(buf)
-    hdr = _lossless_header(mv, max_voxels)
+    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    threads = _as_threads(threads)
     out = _check_out(out, hdr)
     o4 = out.reshape((1,) + out.shape) if hdr.ndim == 3 else out
     _, _, Y, X = hdr.tzyx
-    work = _Work(Y, X)
 
     def put(t, z, frame):
         o4[t, z] = frame
 
-    for s in range(hdr.n_slabs):
-        _decode_slab(mv, hdr, s, work, put)
+    # each slab writes its own frames of ``out``: the threads never touch the same memory
+    _run_slabs(lambda s: _decode_slab(mv, hdr, s, _Work(Y, X, hdr.bits_stored), put), hdr.n_slabs, threads)
     if hdr.plane is not None:
-        _add_high_plane(mv, hdr, o4, None, max_voxels)
+        _add_high_plane(mv, hdr, o4, None, max_voxels, threads)
     return out
 
 
-def _add_high_plane(mv, hdr, o4, frames, max_voxels):
+def _add_high_plane(mv, hdr, o4, frames, max_voxels, threads):
     po, pl = hdr.plane
     sub = mv[po:po + pl]
     phdr = fmt.read_header(sub, max_voxels=max_voxels)
@@ -390,22 +440,29 @@ def _add_high_plane(mv, hdr, o4, frames, max_voxels):
             phdr.bits_stored > width - hdr.bits_stored + 1:
         raise FormatError("high-bits plane does not match the main stream (shape, dtype or bits)")
     if frames is None:
-        high = decode(sub, max_voxels=max_voxels)
+        high = decode(sub, max_voxels=max_voxels, threads=threads)
         high = high.reshape(o4.shape)
     else:
-        high = decode_frames(sub, frames, max_voxels=max_voxels)
+        high = decode_frames(sub, frames, max_voxels=max_voxels, threads=threads)
     combined = (high.astype(np.int64) << hdr.bits_stored) + o4.astype(np.int64)
+    if hdr.near:
+        # a near-lossless low part may step across a multiple of 2**bits_stored at the ends of
+        # the dtype's range (32767 = 16 * 2048 - 1): clamp, which only moves towards the original
+        info = np.iinfo(o4.dtype)
+        np.clip(combined, info.min, info.max, out=combined)
     o4[...] = combined.astype(o4.dtype)
 
 
-def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> np.ndarray:
+def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
+                  threads: int | None = None) -> np.ndarray:
     """Decode only the frames ``indices`` (over the flattened frame axis, k = t * Z + z).
 
     Returns an array (len(indices), Y, X). Each frame costs at most the decoding of its slab, and
     decoding stops inside the slab once the last wanted frame is out.
     """
     mv = _as_buffer(buf)
-    hdr = _lossless_header(mv, max_voxels)
+    hdr = fmt.read_header(mv, max_voxels=max_voxels)
+    threads = _as_threads(threads)
     try:
         idx = [int(i) for i in np.asarray(indices).reshape(-1)]
     except (TypeError, ValueError):
@@ -424,16 +481,20 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS) -> 
     by_slab: dict[int, list[int]] = {}
     for k in want:
         by_slab.setdefault(hdr.slab_of_frame(k), []).append(k)
-    work = _Work(Y, X)
-    for s, ks in sorted(by_slab.items()):
+
+    def task(item):
+        s, ks = item
         tr, zr = hdr.slab_frames(s)
         local = [(divmod(k, Z)[0] - tr.start) * len(zr) + (k % Z - zr.start) for k in ks]
 
-        def put(t, z, frame, _want=want):
-            for pos in _want.get(t * Z + z, ()):
+        def put(t, z, frame):
+            for pos in want.get(t * Z + z, ()):
                 out[pos] = frame
 
-        _decode_slab(mv, hdr, s, work, put, stop_frame=max(local))
+        _decode_slab(mv, hdr, s, _Work(Y, X, hdr.bits_stored), put, stop_frame=max(local))
+
+    items = sorted(by_slab.items())
+    _run_slabs(lambda i: task(items[i]), len(items), threads)
     if hdr.plane is not None and idx:
-        _add_high_plane(mv, hdr, out, idx, max_voxels)
+        _add_high_plane(mv, hdr, out, idx, max_voxels, threads)
     return out

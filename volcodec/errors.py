@@ -75,6 +75,14 @@ class CorruptDataError(VolcodecError):
         self.slab = slab
 
 
+class VerifyError(VolcodecError):
+    """The encoder's own check failed: decoding the new stream did not give back the input (or,
+    near-lossless, an error above the bound). Never expected; the stream is not returned."""
+
+    code = 22
+    name = "verify"
+
+
 class DicomError(VolcodecError):
     """A DICOM dataset cannot be read or written as asked; the message names the element."""
 

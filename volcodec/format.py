@@ -60,6 +60,7 @@ DTYPES = {1: np.dtype("u1"), 2: np.dtype("i1"), 3: np.dtype("<u2"), 4: np.dtype(
 DTYPE_CODES = {dt.newbyteorder("=").str[1:]: code for code, dt in DTYPES.items()}
 
 MAX_DIM = 1 << 20
+MAX_NEAR = (1 << 32) - 1  # the header's u32 field; no smaller cap (16-bit users ask for large bounds)
 DEFAULT_MAX_VOXELS = 1 << 34
 MIN_BYTES_SHIFT = 13  # a coded voxel needs > 1/8192 byte
 

@@ -166,11 +166,15 @@ def active_predictors(mask, nref, out):
 
 
 @kernel
-def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                 wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
 
     ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
+    ``near`` > 0 codes near-losslessly (JPEG-LS style): the residual is quantised to steps of
+    2 * near + 1, both sides predict from the reconstruction, which is clamped to
+    [minval, maxval], so |decoded - original| <= near for every voxel (clamping only moves a value
+    towards the range that holds the original).
     ``err`` (2, X+4, n_act) int32 and ``eb`` (2, X+4) hold the last two rows of absolute errors
     (per active predictor, capped at ERR_MAX so sums stay far from overflow);
     ``pv`` (N_PRED float64) is scratch; ``mdl`` and ``bias`` carry the adaptive state across the
@@ -184,6 +188,9 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, 
     x_, rng, pos = st[0], st[1], st[2]
     span = np.int64(1) << bits
     half = span >> 1
+    step = 2 * near + 1
+    # quantised residuals are ~log2(step) bits shorter than the activity (in voxel units) suggests
+    kshift = bitlen(step) - 1
     err[:, :, :] = 0
     eb[:, :] = 0
     v0 = np.int64(0)
@@ -315,17 +322,22 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, 
             e = np.int64(0)
             if not dec:
                 e = P[r, c] - pred
-                if e < -half:
-                    e += span
-                elif e >= half:
-                    e -= span
+                if near == 0:
+                    if e < -half:
+                        e += span
+                    elif e >= half:
+                        e -= span
+                elif e >= 0:
+                    e = (e + near) // step
+                else:
+                    e = -((near - e) // step)
             m = e if e >= 0 else -e
             k = bitlen(m)
             # Binarisation: k = bit length of |e| by an adaptive unary walk that starts at the
             # class's typical length k0 (a pivot decision picks the direction), then the bit
             # below the leading one (modelled), the rest (equiprobable), then the sign. Written
             # as a small decision machine so that the coder runs at ONE site in the loop.
-            k0 = (q >> 1) - 3
+            k0 = (q >> 1) - 3 - kshift
             k0 = max(k0, 0)
             k0 = min(k0, bits)
             kb = OFF_K + q * K_STRIDE
@@ -485,12 +497,19 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, 
                         nb = kk - 2 if kk >= 2 else 0
                         phase = PH_M1 if kk >= 2 else PH_SIGN
             e = -mm if sign else mm
-            if dec:
-                xv = pred + e
-                if xv < minval:
-                    xv += span
-                elif xv > maxval:
-                    xv -= span
+            if near == 0:
+                if dec:
+                    xv = pred + e
+                    if xv < minval:
+                        xv += span
+                    elif xv > maxval:
+                        xv -= span
+                    P[r, c] = xv
+            else:
+                # both sides store the reconstruction (the encoder overwrites the original)
+                xv = pred + e * step
+                xv = max(xv, minval)
+                xv = min(xv, maxval)
                 P[r, c] = xv
             xv = P[r, c]
             # ---- update errors and bias
@@ -521,39 +540,39 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, 
 # One compiled scan per direction and mixing mode: ``dec`` and ``mixing`` are compile-time
 # constants inside each, so the voxel loop carries no branch on them.
 @kernel
-def _encode_plain(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def _encode_plain(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                   wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
-    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
                        bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
 
 
 @kernel
-def _encode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def _encode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                   wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
-    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+    return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
                        bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
 
 
 @kernel
-def _decode_plain(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def _decode_plain(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                   wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
-    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
                        bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
 
 
 @kernel
-def _decode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def _decode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                   wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
-    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl,
+    return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
                        bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
 
 
 _SCANS = ((_encode_plain, _encode_mixed), (_decode_plain, _decode_mixed))
 
 
-def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias,
+def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
                wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
     """Encode (dec=1: decode) one frame with the scan compiled for this direction and mode."""
     return _SCANS[1 if dec else 0][1 if mixing else 0](
-        P, A, B, nref, Y, X, minval, maxval, bits, act_idx, n_act, err, eb, pv, mdl, bias, wtab, recip,
+        P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias, wtab, recip,
         mdl2, mixw, squash, stretch, st, buf, end)
