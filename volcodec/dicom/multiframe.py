@@ -13,6 +13,7 @@ Little Endian file meta and dataset, no Pixel Data).
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 
@@ -61,10 +62,13 @@ def to_multiframe(datasets: list, *, series_number: int | None = None):
     cls = getattr(highdicom.legacy, _CLASSES[sop])
     native = [_native(d) for d in datasets]
     try:
-        mf = cls(native, series_instance_uid=generate_uid(),
-                 series_number=series_number or int(datasets[0].get("SeriesNumber", 1) or 1),
-                 sop_instance_uid=generate_uid(), instance_number=1,
-                 transfer_syntax_uid=ExplicitVRLittleEndian)
+        with warnings.catch_warnings():
+            # highdicom warns about legacy values (single-component person names); they are copied as is
+            warnings.simplefilter("ignore", UserWarning)
+            mf = cls(native, series_instance_uid=generate_uid(),
+                     series_number=series_number or int(datasets[0].get("SeriesNumber", 1) or 1),
+                     sop_instance_uid=generate_uid(), instance_number=1,
+                     transfer_syntax_uid=ExplicitVRLittleEndian)
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise DicomError(f"highdicom cannot build a Legacy Converted Enhanced object: {exc}") from None
     items = []
