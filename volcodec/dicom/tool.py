@@ -26,15 +26,18 @@ def inputs(src: str | Path) -> list[tuple[Path, Path]]:
     """(file, path relative to SRC) for every file SRC names: a file, a folder tree or a DICOMDIR."""
     src = Path(src)
     if src.is_file() and src.name.upper() == "DICOMDIR":
-        from pydicom import dcmread
-        from pydicom.fileset import FileSet
-
-        try:
-            fs = FileSet(dcmread(src))
-        except (ValueError, AttributeError) as exc:
-            raise DicomError(f"{src} is not a readable DICOMDIR: {exc}") from None
-        paths = sorted(Path(inst.path) for inst in fs)
-        return [(p, p.relative_to(src.parent)) for p in paths]
+        # the records' Referenced File IDs, relative to the DICOMDIR's folder (pydicom's FileSet
+        # would stage a temporary folder just to list them)
+        ds = _read(src)
+        paths = set()
+        for record in ds.get("DirectoryRecordSequence", []):
+            parts = record.get("ReferencedFileID")
+            if parts:
+                parts = [parts] if isinstance(parts, str) else list(parts)
+                paths.add(src.parent.joinpath(*parts))
+        if not paths:
+            raise CliError(f"{src} references no files")
+        return [(p, p.relative_to(src.parent)) for p in sorted(paths)]
     if src.is_file():
         return [(src, Path(src.name))]
     if not src.is_dir():
