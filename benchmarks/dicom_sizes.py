@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from volcodec.errors import DicomError
+
 from .machine import machine_info
 from .report import machine_lines
 
@@ -26,8 +28,12 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _size(ds) -> int:
+    from pydicom.dataset import Dataset
+
+    fresh = Dataset(ds)  # a plain Dataset: no memory of a big endian source's encoding
+    fresh.file_meta = ds.file_meta
     buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
+    fresh.save_as(buf, enforce_file_format=True)
     return len(buf.getvalue())
 
 
@@ -73,7 +79,7 @@ def measure(folder: Path) -> dict | None:
         try:
             mf = vd.compress_dataset(multiframe.to_multiframe([d for _, d in datasets]))
             row["volcodec_multiframe"] = _size(mf)
-        except vd.DicomError as exc:  # e.g. a series highdicom cannot convert
+        except DicomError as exc:  # e.g. a series highdicom cannot convert
             row["volcodec_multiframe"] = f"n/a ({exc.message[:40]})"
     return row
 

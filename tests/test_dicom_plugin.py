@@ -229,3 +229,15 @@ def test_near_lossless_marks_the_dataset(tmp_path):
     assert c.file_meta.MediaStorageSOPInstanceUID == c.SOPInstanceUID
     err = np.abs(transcode.decode_words(c)[:, 0].astype(int) - frames.astype(int))
     assert err.max() <= 2
+
+
+def test_registration_waits_for_pydicom_import():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, volcodec.dicom as vd; assert 'pydicom' not in sys.modules; import pydicom.uid;"
+            "print(pydicom.uid.UID(vd.VOLCODEC_LOSSLESS).is_transfer_syntax)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "True"

@@ -1,12 +1,17 @@
 """DICOM side of volcodec: our transfer syntaxes, the pydicom plugin, and transcoding.
 
-``import volcodec.dicom`` registers volcodec's transfer syntaxes with pydicom (when pydicom is
-installed), so ``dcmread(f).pixel_array``, ``ds.decompress()`` and ``ds.compress(VOLCODEC_LOSSLESS)``
+``import volcodec.dicom`` registers volcodec's transfer syntaxes with pydicom (at once if pydicom is
+already imported, else as soon as it is), so ``dcmread(f).pixel_array``, ``ds.decompress()`` and ``ds.compress(VOLCODEC_LOSSLESS)``
 work. ``volcodec.dicom.series`` reads classic single-frame series, Enhanced multi-frame objects and
 Siemens mosaics into stored-value volumes. pydicom and highdicom are imported lazily inside the modules
 that need them.
 """
 
+import importlib.abc
+import importlib.util
+import sys
+
+from ..errors import DicomError
 from .uid import VOLCODEC_LOSSLESS, VOLCODEC_NEAR_LOSSLESS
 
 
@@ -17,12 +22,37 @@ def register() -> None:
     _register()
 
 
-try:
-    import pydicom as _pydicom  # noqa: F401
-except ImportError:  # pragma: no cover - the dicom extra is not installed
-    pass
-else:
-    register()
+class _RegisterOnImport(importlib.abc.MetaPathFinder):
+    """Registers the plugins right after pydicom is first imported, so that importing volcodec.dicom
+    (and the series readers) does not import pydicom itself."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "pydicom":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_register(module):
+            exec_module(module)
+            try:
+                register()
+            except DicomError:  # unsupported pydicom: the DICOM functions raise it when called
+                pass
+
+        spec.loader.exec_module = exec_and_register
+        return spec
+
+
+if "pydicom" in sys.modules:
+    try:
+        register()
+    except DicomError:
+        pass
+elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterOnImport())
 
 
 def __getattr__(name):

@@ -159,24 +159,22 @@ def add_parser(sub, int_in) -> None:
     group = sub.add_parser("dicom", help="transcode DICOM files to and from volcodec's transfer syntax",
                            description="Transcode DICOM files, series folders or DICOMDIRs.")
     cmds = group.add_subparsers(dest="dicom_command", required=True, metavar="COMMAND")
-    p = cmds.add_parser("compress", help="compress SRC into the folder DST")
-    p.add_argument("input", metavar="SRC")
-    p.add_argument("output", metavar="DST")
+    def command(name, run, help, force=True):
+        p = cmds.add_parser(name, help=help)
+        p.add_argument("input", metavar="SRC")
+        p.add_argument("output", metavar="DST")
+        if force:
+            p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+        p.set_defaults(run=run)
+        return p
+
+    p = command("compress", cmd_compress, "compress SRC into the folder DST")
     p.add_argument("--effort", type=int_in(1, 9), default=2, metavar="N", help="1..9 (default 2)")
     p.add_argument("--near", type=int_in(0, 2**31 - 1), default=0, metavar="D",
                    help="near-lossless: max abs error D (new SOP Instance UIDs; default 0 = lossless)")
     p.add_argument("--multiframe", action="store_true",
                    help="turn each classic CT/MR/PET series into one Legacy Converted Enhanced object")
-    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.set_defaults(run=cmd_compress)
-    p = cmds.add_parser("decompress", help="decompress SRC into the folder DST (Explicit VR Little Endian)")
-    p.add_argument("input", metavar="SRC")
-    p.add_argument("output", metavar="DST")
+    p = command("decompress", cmd_decompress, "decompress SRC into the folder DST (Explicit VR Little Endian)")
     p.add_argument("--split", action="store_true",
                    help="split objects made by --multiframe back into their source instances")
-    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    p.set_defaults(run=cmd_decompress)
-    p = cmds.add_parser("verify", help="check that every frame of SRC is in DST, bit-exact")
-    p.add_argument("input", metavar="SRC")
-    p.add_argument("output", metavar="DST")
-    p.set_defaults(run=cmd_verify)
+    command("verify", cmd_verify, "check that every frame of SRC is in DST, bit-exact", force=False)
