@@ -7,6 +7,7 @@
     volcodec info FILE [--json]
     volcodec verify IN [--effort N] [--bits-stored B] [--slab S]
     volcodec verify --example                     # the embedded CT crop
+    volcodec dicom compress|decompress|verify SRC DST   # DICOM transcoding (volcodec.dicom.tool)
 
 IN is a ``.npy`` file; other inputs (NIfTI, NRRD, DICOM series folders) go through
 :func:`volcodec.volumes.load_volume`, imported only when needed.
@@ -333,7 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--example", action="store_true", help="use the embedded example CT volume")
     _add_encode_options(p)
     p.set_defaults(run=cmd_verify)
+    _add_dicom(sub)
     return parser
+
+
+def _add_dicom(sub) -> None:
+    """``volcodec dicom ...`` (volcodec.dicom.tool), when the dicom extra is installed."""
+    try:
+        from .dicom import tool
+    except ImportError:  # pydicom missing: the group is absent, as the extra says
+        return
+    tool.add_parser(sub, _int_in)
 
 
 def main(argv: list[str] | None = None) -> int:
