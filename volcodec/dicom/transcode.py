@@ -171,8 +171,8 @@ def _mark_lossy(out, ratio: float) -> None:
     """PS3.3 C.7.6.1.1.5: once lossy, always lossy; ratio and method accumulate; a new instance."""
     from pydicom.uid import generate_uid
 
-    ratios = list(out.get("LossyImageCompressionRatio") or [])
-    methods = list(out.get("LossyImageCompressionMethod") or [])
+    ratios = _values(out.get("LossyImageCompressionRatio"))
+    methods = _values(out.get("LossyImageCompressionMethod"))
     if len(methods) != len(ratios):  # keep the two lists parallel as the standard asks
         methods, ratios = [], []
     out.LossyImageCompression = "01"
@@ -181,6 +181,16 @@ def _mark_lossy(out, ratio: float) -> None:
     uid = generate_uid()
     out.SOPInstanceUID = uid
     out.file_meta.MediaStorageSOPInstanceUID = uid
+
+
+def _values(value) -> list:
+    """An element value as a list: pydicom keeps a single value as a scalar (a str would otherwise
+    be split into characters), several as a MultiValue."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes, float, int)):
+        return [value]
+    return list(value)
 
 
 def decode_words(ds, geo: Geometry | None = None) -> np.ndarray:
