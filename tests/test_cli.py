@@ -234,8 +234,8 @@ def test_verify_npy(tmp_path, capsys):
 def test_verify_reports_a_mismatch(tmp_path, capsys, monkeypatch):
     real_decode = cli.decode
 
-    def off_by_three(buf):
-        out = real_decode(buf)
+    def off_by_three(buf, **kw):
+        out = real_decode(buf, **kw)
         out.flat[5] += 3
         return out
 
@@ -244,6 +244,33 @@ def test_verify_reports_a_mismatch(tmp_path, capsys, monkeypatch):
     assert rc == 1
     assert "max abs error    3" in out and "NOT bit-exact" in out
     assert "not bit-exact" in _one_line_error(err)
+
+
+def test_near_lossless_compress_is_verified_and_within_the_bound(tmp_path, capsys):
+    vol = _volume((4, 10, 11), np.int16)
+    src = _npy(tmp_path, vol)
+    rc, out, err = _run(capsys, "compress", src, tmp_path / "n.volc", "--near", "3", "--threads", "2")
+    assert (rc, err) == (0, "")
+    assert "verified: max abs error <= 3" in out
+    assert volcodec.read_header((tmp_path / "n.volc").read_bytes()).near == 3
+    rc, _, err = _run(capsys, "decompress", tmp_path / "n.volc", tmp_path / "n.npy")
+    assert (rc, err) == (0, "")
+    assert 0 < volcodec.max_abs_error(np.load(tmp_path / "n.npy"), vol) <= 3
+    rc, out, err = _run(capsys, "verify", src, "--near", "3")
+    assert (rc, err) == (0, "") and "within the bound near = 3" in out
+
+
+def test_compress_refuses_to_write_a_stream_that_fails_verification(tmp_path, capsys, monkeypatch):
+    from volcodec import codec
+
+    real = codec.decode
+    monkeypatch.setattr(codec, "decode", lambda *a, **kw: real(*a, **kw) + np.uint16(1))
+    src = _npy(tmp_path, _volume())
+    rc, _, err = _run(capsys, "compress", src, tmp_path / "v.volc")
+    assert rc == 1 and "[22 verify]" in _one_line_error(err)
+    assert not (tmp_path / "v.volc").exists() and _leftovers(tmp_path) == []
+    rc, out, err = _run(capsys, "compress", src, tmp_path / "v.volc", "--no-verify")
+    assert (rc, err) == (0, "") and "not verified" in out
 
 
 def test_example_volume():

@@ -2,17 +2,19 @@
 
 ::
 
-    volcodec compress IN OUT [--effort N] [--bits-stored B] [--slab S] [--force]
-    volcodec decompress IN OUT [--force]          # OUT is a .npy file
+    volcodec compress IN OUT [--effort N] [--bits-stored B] [--slab S] [--near D] [--threads N]
+                             [--no-verify] [--force]
+    volcodec decompress IN OUT [--threads N] [--force]   # OUT is a .npy file
     volcodec info FILE [--json]
-    volcodec verify IN [--effort N] [--bits-stored B] [--slab S]
+    volcodec verify IN [--effort N] [--bits-stored B] [--slab S] [--near D] [--threads N]
     volcodec verify --example                     # the embedded CT crop
     volcodec dicom compress|decompress|verify SRC DST   # DICOM transcoding (volcodec.dicom.tool)
 
 IN is a ``.npy`` file; other inputs (NIfTI, NRRD, DICOM series folders) go through
 :func:`volcodec.volumes.load_volume`, imported only when needed.
 
-Failures are one line on stderr, ``volcodec: error: <message>``; the exit code is 2 for usage
+``compress`` decodes the new stream and compares it with IN before writing anything (bit-exact, or
+every voxel within ``--near D``); ``--no-verify`` skips that. Failures are one line on stderr, ``volcodec: error: <message>``; the exit code is 2 for usage
 errors (bad options, an existing OUT without ``--force``) and 1 for everything the data causes
 (unreadable input, corrupt stream, a round trip that is not bit-exact). Outputs are written to a
 temporary file beside OUT and renamed over it, so OUT is either absent, the old file, or complete.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, decode, encode, read_header
+from . import __version__, decode, encode, max_abs_error, read_header
 from .errors import InputFileError, VolcodecError
 
 EXAMPLE_NAME = "example_ct.npz"
@@ -155,7 +157,8 @@ def _move_no_clobber(tmp: Path, out: Path) -> None:
 def _encode_args(args, bits_stored: int | None) -> dict:
     if args.bits_stored is not None:
         bits_stored = args.bits_stored
-    return {"bits_stored": bits_stored, "effort": args.effort, "slab": args.slab}
+    return {"bits_stored": bits_stored, "effort": args.effort, "slab": args.slab, "near": args.near,
+            "threads": args.threads}
 
 
 def _in_context(path, exc: VolcodecError) -> CliError:
@@ -166,12 +169,15 @@ def cmd_compress(args) -> int:
     _check_target(Path(args.output), args.force)  # fail before the (possibly long) encode
     array, bits_stored = load_input(args.input)
     try:
-        buf = encode(array, **_encode_args(args, bits_stored))
+        # verify (on unless --no-verify): the stream is decoded and compared before it is written
+        buf = encode(array, **_encode_args(args, bits_stored), verify=args.verify)
     except VolcodecError as exc:
         raise _in_context(args.input, exc) from None
     write_atomic(args.output, lambda f: f.write(buf), args.force)
+    checked = (f", verified: max abs error <= {args.near}" if args.near else ", verified bit-exact") \
+        if args.verify else ", not verified"
     print(f"{args.input} -> {args.output}: {array.nbytes} -> {len(buf)} bytes, "
-          f"ratio {array.nbytes / len(buf):.3f}, {8 * len(buf) / array.size:.3f} bits/voxel")
+          f"ratio {array.nbytes / len(buf):.3f}, {8 * len(buf) / array.size:.3f} bits/voxel{checked}")
     return EXIT_OK
 
 
@@ -179,7 +185,7 @@ def cmd_decompress(args) -> int:
     _check_target(Path(args.output), args.force)
     buf = Path(args.input).read_bytes()
     try:
-        array = decode(buf)
+        array = decode(buf, threads=args.threads)
     except VolcodecError as exc:
         raise _in_context(args.input, exc) from None
     write_atomic(args.output, lambda f: np.save(f, array, allow_pickle=False), args.force)
@@ -249,32 +255,33 @@ def cmd_verify(args) -> int:
         t0 = time.perf_counter()
         buf = encode(array, **kw)
         t1 = time.perf_counter()
-        back = decode(buf)
+        back = decode(buf, threads=args.threads)
         t2 = time.perf_counter()
     except VolcodecError as exc:
         raise _in_context(name, exc) from None
     mvox = array.size / 1e6
     same_layout = back.shape == array.shape and back.dtype == array.dtype.newbyteorder("=")
-    exact = same_layout and np.array_equal(back, array)
-    if back.shape == array.shape:
-        max_err = int(np.max(np.abs(back.astype(np.int64) - array.astype(np.int64))))
-    else:
-        max_err = None
+    max_err = max_abs_error(back, array) if back.shape == array.shape else None
+    exact = same_layout and max_err == 0
+    within = same_layout and max_err is not None and max_err <= args.near
     hdr = read_header(buf)
     print(f"input            {name}: {' x '.join(map(str, array.shape))} {array.dtype.name}, "
           f"bits_stored {hdr.bits_stored}")
-    print(f"effort           {hdr.effort}, {hdr.n_slabs} slab(s)")
+    print(f"effort           {hdr.effort}, {hdr.n_slabs} slab(s), near {hdr.near}")
     print(f"size             {array.nbytes} -> {len(buf)} bytes")
     print(f"bits/voxel       {8 * len(buf) / array.size:.3f}")
     print(f"ratio            {array.nbytes / len(buf):.3f}")
     print(f"max abs error    {'n/a (shape differs)' if max_err is None else max_err}")
     print(f"encode           {mvox / (t1 - t0):.2f} Mvox/s ({t1 - t0:.3f} s)")
     print(f"decode           {mvox / (t2 - t1):.2f} Mvox/s ({t2 - t1:.3f} s)")
-    print(f"result           {'bit-exact' if exact else 'NOT bit-exact'}")
-    if not exact:
+    if args.near:
+        print(f"result           {'within' if within else 'NOT within'} the bound near = {args.near}")
+    else:
+        print(f"result           {'bit-exact' if exact else 'NOT bit-exact'}")
+    if not within:
         what = (f"decoded {back.shape} {back.dtype}, expected {array.shape} {array.dtype}"
                 if not same_layout else f"max abs error {max_err}")
-        raise CliError(f"{name}: round trip is not bit-exact ({what})")
+        raise CliError(f"{name}: round trip is not {'within near' if args.near else 'bit-exact'} ({what})")
     return EXIT_OK
 
 
@@ -300,6 +307,14 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                         "for DICOM, else the narrowest width that holds every value)")
     p.add_argument("--slab", type=_int_in(1, 65535), default=16, metavar="S",
                    help="slices per independently decodable slab (default 16)")
+    p.add_argument("--near", type=_int_in(0, (1 << 32) - 1), default=0, metavar="D",
+                   help="near-lossless: every voxel within D of the original (default 0 = lossless)")
+    _add_threads_option(p)
+
+
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_int_in(1, 1024), default=None, metavar="N",
+                   help="threads coding slabs in parallel (default: all cores; output is identical)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     _add_encode_options(p)
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip decoding the new stream and checking it against IN before writing")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.set_defaults(run=cmd_compress)
 
@@ -320,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    _add_threads_option(p)
     p.set_defaults(run=cmd_decompress)
 
     p = sub.add_parser("info", help="print a stream's header", description="Print a stream's header.")
