@@ -1,7 +1,7 @@
 """Compare volcodec with the standard lossless codecs on the same volumes, in the same run.
 
     python -m benchmarks.compare [PATHS...] [--data ../shared/data/dev] [--kinds 3d,4d]
-                                 [--efforts 1,5,9] [--repeats 3] [--anchors NAMES] [--no-volcodec]
+                                 [--efforts 1,5,9] [--threads 1,2] [--repeats 3] [--anchors NAMES] [--no-volcodec]
                                  [--out benchmarks/results]
 
 Without PATHS every dev volume of the given kinds is measured. See benchmarks/README.md for what
@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kinds", type=_name_list, default=["3d", "4d"],
                    help="dev volume kinds to run, comma-separated (default 3d,4d; also: interop)")
     p.add_argument("--efforts", type=_int_list, default=[1, 5, 9], help="volcodec efforts (default 1,5,9)")
+    p.add_argument("--threads", type=_int_list, default=[1],
+                   help="volcodec thread counts, comma-separated (default 1; e.g. 1,2)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per codec and volume; best is kept")
     p.add_argument("--anchors", type=_name_list, default=None,
                    help="anchors to run, comma-separated (default: all; 'none' for volcodec only)")
@@ -124,7 +126,8 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
     machine = machine_info(argv_for_record)
 
     anchors = [] if args.anchors == ["none"] else select_anchors(args.anchors)
-    subjects: list[Anchor] = [] if args.no_volcodec else [Volcodec(e) for e in args.efforts]
+    subjects: list[Anchor] = [] if args.no_volcodec else [Volcodec(e, t) for e in args.efforts
+                                                           for t in args.threads]
     unavailable = {}
     codecs: list[Anchor] = []
     for codec in anchors + subjects:
