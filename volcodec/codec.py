@@ -135,7 +135,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     mdl = rcm.new_models(scan.N_MODELS)
     mdl2 = rcm.new_models(scan.N_MODELS2 if mixing else 1)
     mixw = np.full((scan.N_POS * scan.N_MIXSEL, 4), scan.MIX_W0, np.int64)
-    bias = np.zeros((scan.N_BIAS, 2), np.int64)
+    bias = np.zeros((scan.N_BIAS, 3), np.int64)  # sum, count + 1, mean (see scan._code_frame)
     bias[:, 1] = 1
     end = len(buf)
     st = np.array(rcm.rc_start(buf, start, end, dec), np.int64)

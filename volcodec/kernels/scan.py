@@ -309,7 +309,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             t2 = NW if nref > 0 else P[r, c - 2]
             bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (P[r - 2, c] * 8 > p8) * 32
                     + (P[r - 1, c + 2] * 8 > p8) * 64)
-            corr = (bias[bctx, 0] * recip[bias[bctx, 1]]) >> 16
+            corr = bias[bctx, 2]  # the context's mean error, kept up to date by the update below
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
             pred = max(pred, minval)
@@ -520,12 +520,16 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
                 if d < 0:
                     d = -d
                 err[cur, c, j] = min(ERR_MAX, d)
-            bias[bctx, 0] += xv * 8 - p8
+            bsum = bias[bctx, 0] + xv * 8 - p8
             n = bias[bctx, 1] + 1
             if n >= BIAS_COUNT_MAX:
-                bias[bctx, 0] = bias[bctx, 0] >> 1
+                bsum >>= 1
                 n = BIAS_COUNT_MAX // 2
+            bias[bctx, 0] = bsum
             bias[bctx, 1] = n
+            # the mean (sum / (n - 1), by reciprocal) is computed here, off the decoder's path
+            # from a prediction to the next voxel's, where the lookup would be two dependent loads
+            bias[bctx, 2] = (bsum * recip[n]) >> 16
         P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
         P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
         for j in range(n_act):
