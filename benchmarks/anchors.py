@@ -213,9 +213,14 @@ class JpegLS(Anchor):
     does; ``imagecodecs.jpegls_encode`` writes P=16 for any uint16 input.
     """
 
-    name = "jpeg-ls"
-    description = "JPEG-LS lossless, CharLS via pyjpegls, per slice, P = Bits Stored"
-    params: ClassVar[dict] = {"near": 0, "interleave": "none", "signed": "two's complement masked to Bits Stored"}
+    def __init__(self, near: int = 0):
+        # NEAR > 0 is near-lossless (T.87 A.2): |decoded - coded pattern| <= NEAR. For signed data the
+        # bound holds on the masked pattern, not on the signed values (benchmarks.near measures both).
+        self.near = near
+        self.name = "jpeg-ls" if near == 0 else f"jpeg-ls-near{near}"
+        self.description = ("JPEG-LS lossless" if near == 0 else f"JPEG-LS near-lossless NEAR={near}") + \
+            ", CharLS via pyjpegls, per slice, P = Bits Stored"
+        self.params = {"near": near, "interleave": "none", "signed": "two's complement masked to Bits Stored"}
 
     def available(self):
         return _missing("jpeg_ls")
@@ -228,7 +233,8 @@ class JpegLS(Anchor):
         out = []
         for frame in frames:
             pattern = to_stored_pattern(frame, bits)
-            out.append(jpeg_ls.encode_buffer(pattern.tobytes(), rows, columns, 1, bits))
+            out.append(jpeg_ls.encode_buffer(pattern.tobytes(), rows, columns, 1, bits,
+                                             lossy_error=self.near))
         if out:
             precision = jpegls_frame_header(out[0])["P"]
             if precision != max(bits, 2):
@@ -423,7 +429,7 @@ class Blosc2(Anchor):
 
 
 class Volcodec(Anchor):
-    """The subject: ``volcodec.encode(arr, bits_stored=b, effort=e, threads=n)`` / ``volcodec.decode``.
+    """The subject: ``volcodec.encode(arr, bits_stored=b, effort=e, near=d, threads=n)``, ``volcodec.decode``.
 
     Imported only when used, so the harness runs while the codec is being written. ``threads`` is
     the number of slabs coded at once (1 = the single-threaded figures every ratio compares).
@@ -432,11 +438,13 @@ class Volcodec(Anchor):
     per_slice = False
     description = "volcodec (this project), whole volume"
 
-    def __init__(self, effort: int, threads: int = 1):
+    def __init__(self, effort: int, threads: int = 1, near: int = 0):
         self.effort = effort
         self.threads = threads
-        self.name = f"volcodec-e{effort}" + (f"-t{threads}" if threads != 1 else "")
-        self.params = {"effort": effort, "threads": threads}
+        self.near = near
+        self.name = (f"volcodec-e{effort}" + (f"-t{threads}" if threads != 1 else "")
+                     + (f"-near{near}" if near else ""))
+        self.params = {"effort": effort, "threads": threads, "near": near}
 
     def available(self):
         try:
@@ -450,7 +458,8 @@ class Volcodec(Anchor):
     def encode(self, volume, bits):
         import volcodec
 
-        return [volcodec.encode(volume, bits_stored=bits, effort=self.effort, threads=self.threads)]
+        return [volcodec.encode(volume, bits_stored=bits, effort=self.effort, near=self.near,
+                                threads=self.threads)]
 
     def decode(self, chunks, shape, dtype, bits):
         import volcodec

@@ -204,3 +204,162 @@ def test_compare_end_to_end_on_npy(tmp_path: Path):
     assert set(result["aggregates"]) == {"CT", "all"}
     assert "| jpeg-ls |" in md and "Command: `python -m benchmarks.compare" in md
     assert result["machine"]["versions"]["numpy"] == np.__version__
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmarks.near: rate against the error bound
+
+
+def test_error_stats_and_psnr_in_the_value_domain():
+    from benchmarks import near
+
+    a = np.array([[[0, 10, -2048, 2047]]], np.int16)
+    b = np.array([[[1, 8, 2047, 2047]]], np.int16)  # -2048 came back at the other end: error 4095
+    stats = near.error_stats(a, b, near=2)
+    assert stats == {"max_abs_error": 4095, "sse": 1 + 4 + 4095 ** 2, "over_near": 1}
+    assert near.error_stats(a, a, near=0) == {"max_abs_error": 0, "sse": 0, "over_near": 0}
+    assert near.psnr(0, 4, 12) == float("inf")
+    assert near.psnr(4, 4, 8) == pytest.approx(20 * np.log10(255))  # MSE 1
+    assert near.pattern_max_error(a, b, 12) == 2  # 10 -> 8; the patterns 0x800 and 0x7FF differ by 1
+
+
+class _Off:
+    """A codec whose decode is off by ``by`` at one voxel (a bound violation when ``by`` > δ)."""
+
+    name = "off"
+
+    def __init__(self, by):
+        self.by = by
+
+    def encode(self, volume, bits):
+        return [volume.tobytes()]
+
+    def decode(self, chunks, shape, dtype, bits):
+        out = np.frombuffer(chunks[0], dtype).reshape(shape).copy()
+        out.reshape(-1)[0] += self.by
+        return out
+
+
+def test_near_measure_fails_a_bound_violation_only_where_the_bound_is_promised():
+    from benchmarks import near
+
+    vol = _npvolume()
+    assert near.measure(_Off(2), "x", vol, 2, 1, must_bound=True)["ok"]
+    row = near.measure(_Off(3), "x", vol, 2, 1, must_bound=True)
+    assert not row["ok"] and row["error"].startswith("BOUND VIOLATED: 1 of")
+    row = near.measure(_Off(3), "jpeg-ls", vol, 2, 1, must_bound=False)
+    assert row["ok"] and row["max_abs_error"] == 3 and row["over_near"] == 1
+
+
+def _near_rows():
+    def row(volume, codec, delta, nbytes, ok=True):
+        return {"volume": volume, "codec": codec, "near": delta, "voxels": 100, "ok": ok, "bytes": nbytes,
+                "bpv": 8 * nbytes / 100, "encode_s": 1.0, "decode_s": 2.0, "encode_mvox_s": 1e-4,
+                "decode_mvox_s": 5e-5, "max_abs_error": delta, "sse": 0 if delta == 0 else 50,
+                "over_near": 0, "psnr_db": None if delta == 0 else 60.0, "error": None if ok else "boom"}
+
+    vols = [{"name": "a", "modality": "CT", "kind": "3d", "voxels": 100, "bits_stored": 12, "signed": True,
+             "shape": [1, 10, 10]},
+            {"name": "b", "modality": "MR", "kind": "4d", "voxels": 100, "bits_stored": 12, "signed": False,
+             "shape": [1, 1, 10, 10]}]
+    rows = [row("a", "jpeg-ls", 1, 100), row("b", "jpeg-ls", 1, 50), row("a", "volcodec-e2", 1, 50),
+            row("b", "volcodec-e2", 1, 60)]
+    return rows, vols
+
+
+def test_near_aggregate_and_verdict_name_the_exceptions():
+    from benchmarks import near
+
+    rows, vols = _near_rows()
+    agg = near.aggregate(rows, vols, ["jpeg-ls", "volcodec-e2"], [1])
+    vc = agg["all"]["deltas"]["1"]["volcodec-e2"]
+    assert vc["bpv"] == pytest.approx(8 * 110 / 200) and vc["bpv_vs_ref"] == pytest.approx(110 / 150)
+    assert vc["min_psnr_db"] == 60.0 and agg["4D"]["volumes"] == ["b"]
+    v = near.verdict(rows, vols, ["jpeg-ls", "volcodec-e2"], [1])["volcodec-e2"]
+    assert not v["every_volume"] and [(e["volume"], e["near"]) for e in v["exceptions"]] == [("b", 1)]
+    rows[-1]["bytes"] = 40
+    assert near.verdict(rows, vols, ["jpeg-ls", "volcodec-e2"], [1])["volcodec-e2"]["every_volume"]
+    rows[-1]["ok"] = False  # a failed row is an exception, not a win
+    assert not near.verdict(rows, vols, ["jpeg-ls", "volcodec-e2"], [1])["volcodec-e2"]["every_volume"]
+
+
+def test_near_report_shows_violations_wraps_and_the_verdict_last():
+    from benchmarks import near
+    from benchmarks.machine import machine_info
+
+    rows, vols = _near_rows()
+    rows[0].update(over_near=3, max_abs_error=4095, pattern_max_abs_error=1, psnr_db=30.0)  # JPEG-LS wrap
+    rows[3].update(ok=False, error="BOUND VIOLATED: 1 of 100 voxels off by more than near=1 (max 2)")
+    rows[2]["psnr_db"] = None  # identical
+    codecs = ["jpeg-ls", "volcodec-e2"]
+    result = {"machine": machine_info(["benchmarks/near.py"]), "run_seconds": 1.0,
+              "settings": {"repeats": 1, "kinds": ["3d", "4d"], "deltas": [1]},
+              "codecs": [{"label": c, "description": c} for c in codecs], "volumes": vols, "rows": rows,
+              "aggregates": near.aggregate(rows, vols, codecs, [1]),
+              "verdict": near.verdict(rows, vols, codecs, [1])}
+    md = near.markdown(result)
+    assert md.index("**BOUND VIOLATED**") < md.index("## Aggregate")
+    assert "| a | CT | 3d | 12s | volcodec-e2 | 4.000 | 0.500 | inf | 1 | 0 |" in md
+    assert "| a | CT | 3d | 12s | jpeg-ls | 8.000 | 1.000 | 30.00 | 4095 | 3 |" in md
+    assert "a δ=1: 3 voxels, max 4095 (pattern max 1)" in md
+    assert md.rstrip().splitlines()[-1] == (
+        "- **No**: `volcodec-e2` does not use fewer bits than JPEG-LS at the same δ on every 3D/4D volume "
+        "(2 volumes, δ = 1); exceptions: b δ=1 (failed or missing row).")
+
+
+def test_near_end_to_end_on_npy(tmp_path: Path):
+    from benchmarks import near
+
+    if anchors.JpegLS().available() or anchors.Volcodec(2).available():
+        pytest.skip("needs pyjpegls and volcodec")
+    arr = _volume((3, 12, 16), np.int16, 12, seed=4)  # holds -2048 and 2047: JPEG-LS may wrap there
+    path = tmp_path / "ct_tiny.npy"
+    np.save(path, arr)
+    path.with_suffix(".json").write_text(json.dumps({"bits_stored": 12, "modality": "CT", "kind": "3d"}))
+    out = tmp_path / "results"
+    code = near.main([str(path), "--deltas", "1,3", "--repeats", "1", "--out", str(out), "--quiet"])
+    assert code == 0
+    result = json.loads((out / "near.json").read_text())
+    md = (out / "near.md").read_text()
+    assert {(r["codec"], r["near"]) for r in result["rows"]} == {
+        (c, d) for c in ("jpeg-ls", "volcodec-e2") for d in (1, 3)}
+    for r in result["rows"]:
+        assert r["ok"] and r["bits_stored"] == 12
+        if r["codec"] == "volcodec-e2":
+            assert r["max_abs_error"] <= r["near"] and r["over_near"] == 0
+    assert set(result["aggregates"]) == {"CT", "all"}
+    assert "volcodec-e2" in result["verdict"] and md.rstrip().splitlines()[-1].startswith("- **")
+    assert "Command: `python -m benchmarks.near" in md and "## Per volume, δ = 3" in md
+    assert result["machine"]["loadavg_end"]
+
+
+# --------------------------------------------------------------------------------------------------
+# benchmarks.plot
+
+
+def test_plot_writes_a_png_with_one_point_per_codec(tmp_path: Path):
+    pytest.importorskip("matplotlib", reason="matplotlib is an optional benchmark dependency (bench extra)")
+    from benchmarks import plot
+
+    def entry(bpv, ratio, dec, ok=2):
+        return {"bpv": bpv, "bpv_vs_ref": ratio, "decode_mvox_s": dec, "volumes_ok": ok, "volumes_failed": []}
+
+    names = ["jpeg-ls", "jpeg-xl-e7", "volcodec-e2", "volcodec-e2-t2", "zstd-19"]
+    result = {
+        "machine": {"cpu": "Test CPU", "cores": 2, "date": "2026-01-01T00:00:00+00:00",
+                    "volcodec": {"commit": "abc"}},
+        "codecs": [{"name": n} for n in names],
+        "aggregates": {"all": {"volumes": ["a", "b"], "voxels": 2_000_000, "codecs": {
+            "jpeg-ls": entry(4.0, 1.0, 70.0), "jpeg-xl-e7": entry(3.8, 0.95, 17.0, ok=1),
+            "volcodec-e2": entry(3.6, 0.9, 15.0), "volcodec-e2-t2": entry(3.6, 0.9, 28.0),
+            "zstd-19": {"volumes_ok": 0, "volumes_failed": ["a", "b"]}}}},
+    }
+    pts = {p["codec"]: p for p in plot.points(result)}
+    assert set(pts) == set(names) - {"zstd-19"}
+    assert pts["volcodec-e2-t2"]["threaded"] and not pts["volcodec-e2"]["threaded"]
+    assert "Test CPU" in plot.title(result, "all")
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps(result))
+    png = tmp_path / "docs" / "tradeoff.png"
+    assert plot.main(["--results", str(src), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
