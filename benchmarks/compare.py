@@ -36,14 +36,19 @@ def _name_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+def add_volume_args(p: argparse.ArgumentParser) -> None:
+    """PATH..., --data and --kinds: which volumes a benchmark runs on."""
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                    help="volume folders (read by volcodec.volumes) or .npy files; default: the dev set")
     p.add_argument("--data", type=Path, default=Path("../shared/data/dev"),
                    help="dev data folder (default ../shared/data/dev, from here or from the repo root)")
     p.add_argument("--kinds", type=_name_list, default=["3d", "4d"],
                    help="dev volume kinds to run, comma-separated (default 3d,4d; also: interop)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+    add_volume_args(p)
     p.add_argument("--efforts", type=_int_list, default=[1, 5, 9], help="volcodec efforts (default 1,5,9)")
     p.add_argument("--threads", type=_int_list, default=[1],
                    help="volcodec thread counts, comma-separated (default 1; e.g. 1,2)")
@@ -77,13 +82,12 @@ def warmup_part(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[index])
 
 
-def measure(codec: Anchor, volume: Volume, repeats: int) -> dict:
-    """Encode and decode ``volume`` with ``codec``: best-of-``repeats`` times, size, exactness."""
+def timed_round_trip(codec: Anchor, volume: Volume, repeats: int, row: dict, check) -> dict:
+    """Warm up, then best-of-``repeats`` encode and decode of ``volume`` with ``codec``, filling
+    ``row`` (size, times, speeds); ``check(decoded)`` returns an error string or None and may add
+    fields to ``row``. A codec that raises fails its row, not the run."""
     started = time.perf_counter()
     array, bits = volume.array, volume.bits_stored
-    row = {"volume": volume.name, "codec": codec.name, "voxels": volume.voxels, "bits_stored": bits,
-           "ok": False, "error": None, "bytes": None, "bpv": None, "declared_bits": None,
-           "encode_s": None, "decode_s": None, "encode_mvox_s": None, "decode_mvox_s": None}
     stage = "warm-up"
     try:
         part = warmup_part(array)
@@ -96,16 +100,16 @@ def measure(codec: Anchor, volume: Volume, repeats: int) -> dict:
         nbytes = sum(memoryview(c).nbytes for c in chunks)
         row.update(bytes=nbytes, bpv=8 * nbytes / volume.voxels, encode_s=enc_s, decode_s=dec_s,
                    encode_mvox_s=volume.voxels / enc_s / 1e6, decode_mvox_s=volume.voxels / dec_s / 1e6,
-                   chunks=len(chunks), declared_bits=codec.declared_bits(chunks))
+                   chunks=len(chunks))
+        if "declared_bits" in row:
+            row["declared_bits"] = codec.declared_bits(chunks)
         decoded = np.asarray(decoded)
         if decoded.shape != array.shape or decoded.dtype != array.dtype:
             row["error"] = (f"decoded shape/dtype {decoded.shape} {decoded.dtype} != original "
                             f"{array.shape} {array.dtype}")
-        elif not np.array_equal(decoded, array):
-            wrong = int(np.count_nonzero(decoded != array))
-            row["error"] = f"decoded != original at {wrong} of {volume.voxels} voxels"
         else:
-            row["ok"] = True
+            row["error"] = check(decoded)
+            row["ok"] = row["error"] is None
     except AnchorError as exc:
         row["error"] = f"{stage}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a codec that raises is a failed row, not a failed run
@@ -114,10 +118,41 @@ def measure(codec: Anchor, volume: Volume, repeats: int) -> dict:
     return row
 
 
+def measure(codec: Anchor, volume: Volume, repeats: int) -> dict:
+    """Encode and decode ``volume`` with ``codec``: best-of-``repeats`` times, size, exactness."""
+    array = volume.array
+    row = {"volume": volume.name, "codec": codec.name, "voxels": volume.voxels, "bits_stored": volume.bits_stored,
+           "ok": False, "error": None, "bytes": None, "bpv": None, "declared_bits": None,
+           "encode_s": None, "decode_s": None, "encode_mvox_s": None, "decode_mvox_s": None}
+
+    def exact(decoded):
+        if not np.array_equal(decoded, array):
+            wrong = int(np.count_nonzero(decoded != array))
+            return f"decoded != original at {wrong} of {volume.voxels} voxels"
+        return None
+
+    timed_round_trip(codec, volume, repeats, row, exact)
+    return row
+
+
 def _volume_record(v: Volume) -> dict:
     return {"name": v.name, "modality": v.modality, "kind": v.kind, "shape": list(v.array.shape),
             "dtype": str(v.array.dtype), "bits_stored": v.bits_stored, "signed": v.signed,
             "voxels": v.voxels, "source": v.source, "notes": list(v.notes)}
+
+
+def loaded_volumes(args, data_root: Path, volumes: list, load_failures: list, log):
+    """The volumes to measure, one at a time (a volume is freed before the next loads); records
+    each in ``volumes`` and each that fails to load in ``load_failures``."""
+    for item in iter_volumes(args.paths, data_root, set(args.kinds)):
+        if isinstance(item, LoadFailure):
+            load_failures.append(vars(item))
+            log(f"{item.name}: not loaded: {item.error}")
+            continue
+        volumes.append(_volume_record(item))
+        log(f"{item.name}: {item.array.shape} {item.array.dtype} bits={item.bits_stored} "
+            f"{item.modality} {item.kind}")
+        yield item
 
 
 def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> dict:
@@ -145,14 +180,7 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
 
     rows, volumes, load_failures = [], [], []
     data_root = _resolve_data(args.data)
-    for item in iter_volumes(args.paths, data_root, set(args.kinds)):
-        if isinstance(item, LoadFailure):
-            load_failures.append(vars(item))
-            log(f"{item.name}: not loaded: {item.error}")
-            continue
-        volumes.append(_volume_record(item))
-        log(f"{item.name}: {item.array.shape} {item.array.dtype} bits={item.bits_stored} "
-            f"{item.modality} {item.kind}")
+    for item in loaded_volumes(args, data_root, volumes, load_failures, log):
         for codec in codecs:
             row = measure(codec, item, args.repeats)
             rows.append(row)

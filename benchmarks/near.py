@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from . import report
-from .anchors import Anchor, AnchorError, JpegLS, Volcodec, as_frames, to_stored_pattern
-from .compare import _int_list, _name_list, _resolve_data, _volume_record, warmup_part
-from .inputs import LoadFailure, Volume, iter_volumes
+from .anchors import Anchor, JpegLS, Volcodec, as_frames, to_stored_pattern
+from .compare import _int_list, _resolve_data, add_volume_args, loaded_volumes, timed_round_trip
+from .inputs import Volume
 from .machine import machine_info
-from .timing import best_of
 
 REFERENCE = "jpeg-ls"
 
@@ -42,12 +41,7 @@ _ERROR_BLOCK_FRAMES = 16
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.near", description=__doc__.split("\n\n")[0])
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                   help="volume folders (read by volcodec.volumes) or .npy files; default: the dev set")
-    p.add_argument("--data", type=Path, default=Path("../shared/data/dev"),
-                   help="dev data folder (default ../shared/data/dev, from here or from the repo root)")
-    p.add_argument("--kinds", type=_name_list, default=["3d", "4d"],
-                   help="dev volume kinds to run, comma-separated (default 3d,4d)")
+    add_volume_args(p)
     p.add_argument("--deltas", type=_int_list, default=[1, 2, 4, 8],
                    help="error bounds δ, comma-separated (default 1,2,4,8; 0 is lossless)")
     p.add_argument("--efforts", type=_int_list, default=[2], help="volcodec efforts (default 2)")
@@ -113,47 +107,25 @@ def pattern_max_error(original: np.ndarray, decoded: np.ndarray, bits: int) -> i
 def measure(codec: Anchor, label: str, volume: Volume, near: int, repeats: int, must_bound: bool) -> dict:
     """Encode and decode ``volume`` with ``codec`` at bound ``near``: best-of-``repeats`` times, size
     and errors. ``must_bound``: a voxel over ``near`` fails the row (volcodec guarantees the bound)."""
-    started = time.perf_counter()
     array, bits = volume.array, volume.bits_stored
     row = {"volume": volume.name, "codec": label, "near": near, "voxels": volume.voxels, "bits_stored": bits,
            "ok": False, "error": None, "bytes": None, "bpv": None, "encode_s": None, "decode_s": None,
            "encode_mvox_s": None, "decode_mvox_s": None, "max_abs_error": None, "sse": None,
            "over_near": None, "psnr_db": None}
-    stage = "warm-up"
-    try:
-        part = warmup_part(array)
-        codec.decode(codec.encode(part, bits), part.shape, part.dtype, bits)
-        stage = "encode"
-        enc_s, chunks = best_of(lambda: codec.encode(array, bits), repeats)
-        stage = "decode"
-        dec_s, decoded = best_of(lambda: codec.decode(chunks, array.shape, array.dtype, bits), repeats)
-        stage = "check"
-        nbytes = sum(memoryview(c).nbytes for c in chunks)
-        row.update(bytes=nbytes, bpv=8 * nbytes / volume.voxels, encode_s=enc_s, decode_s=dec_s,
-                   encode_mvox_s=volume.voxels / enc_s / 1e6, decode_mvox_s=volume.voxels / dec_s / 1e6,
-                   chunks=len(chunks))
-        decoded = np.asarray(decoded)
-        if decoded.shape != array.shape or decoded.dtype != array.dtype:
-            row["error"] = (f"decoded shape/dtype {decoded.shape} {decoded.dtype} != original "
-                            f"{array.shape} {array.dtype}")
-        else:
-            stats = error_stats(array, decoded, near)
-            value = psnr(stats["sse"], volume.voxels, bits)
-            # JSON has no inf: null means identical
-            row.update(stats, psnr_db=None if math.isinf(value) else value)
-            if volume.signed and stats["over_near"]:
-                row["pattern_max_abs_error"] = pattern_max_error(array, decoded, bits)
-            if must_bound and stats["over_near"]:
-                row["error"] = (f"BOUND VIOLATED: {stats['over_near']} of {volume.voxels} voxels off by more "
-                                f"than near={near} (max {stats['max_abs_error']})")
-            else:
-                row["ok"] = True
-    except AnchorError as exc:
-        row["error"] = f"{stage}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - a codec that raises is a failed row, not a failed run
-        row["error"] = f"{stage}: {type(exc).__name__}: {exc}"
-    row["wall_s"] = time.perf_counter() - started
-    return row
+
+    def within(decoded):
+        stats = error_stats(array, decoded, near)
+        value = psnr(stats["sse"], volume.voxels, bits)
+        # JSON has no inf: null means identical
+        row.update(stats, psnr_db=None if math.isinf(value) else value)
+        if volume.signed and stats["over_near"]:
+            row["pattern_max_abs_error"] = pattern_max_error(array, decoded, bits)
+        if must_bound and stats["over_near"]:
+            return (f"BOUND VIOLATED: {stats['over_near']} of {volume.voxels} voxels off by more "
+                    f"than near={near} (max {stats['max_abs_error']})")
+        return None
+
+    return timed_round_trip(codec, volume, repeats, row, within)
 
 
 def _subjects(efforts: list[int], near: int) -> list[tuple[str, Anchor, bool]]:
@@ -177,14 +149,7 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
 
     rows, volumes, load_failures = [], [], []
     data_root = _resolve_data(args.data)
-    for item in iter_volumes(args.paths, data_root, set(args.kinds)):
-        if isinstance(item, LoadFailure):
-            load_failures.append(vars(item))
-            log(f"{item.name}: not loaded: {item.error}")
-            continue
-        volumes.append(_volume_record(item))
-        log(f"{item.name}: {item.array.shape} {item.array.dtype} bits={item.bits_stored} "
-            f"{item.modality} {item.kind}")
+    for item in loaded_volumes(args, data_root, volumes, load_failures, log):
         for near in args.deltas:
             for label, codec, must_bound in _subjects(args.efforts, near):
                 if label in unavailable:
@@ -226,14 +191,8 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
 
 
 def _totals(rows: list[dict]) -> dict:
-    voxels = sum(r["voxels"] for r in rows)
-    nbytes = sum(r["bytes"] for r in rows)
-    enc = sum(r["encode_s"] for r in rows)
-    dec = sum(r["decode_s"] for r in rows)
     psnrs = [math.inf if r["psnr_db"] is None else r["psnr_db"] for r in rows]
-    return {"voxels": voxels, "bytes": nbytes, "bpv": 8 * nbytes / voxels,
-            "encode_mvox_s": voxels / enc / 1e6 if enc else None,
-            "decode_mvox_s": voxels / dec / 1e6 if dec else None,
+    return {**report.totals(rows),
             "max_abs_error": max(r["max_abs_error"] for r in rows),
             "over_near": sum(r["over_near"] for r in rows),
             "min_psnr_db": None if math.isinf(min(psnrs)) else min(psnrs)}
@@ -252,16 +211,9 @@ def aggregate(rows: list[dict], volumes: list[dict], codecs: list[str], deltas: 
         for near in deltas:
             entries = {}
             for codec in codecs:
-                mine = [by_key.get((n, codec, near)) for n in names]
-                done = [r for r in mine if r is not None and r["ok"]]
-                failed = [r["volume"] for r in mine if r is not None and not r["ok"]]
-                if not done:
-                    entries[codec] = {"volumes_ok": 0, "volumes_failed": failed}
-                    continue
-                entry = _totals(done)
-                entry.update(volumes_ok=len(done), volumes_failed=failed)
-                refs = [by_key.get((r["volume"], REFERENCE, near)) for r in done]
-                if all(x is not None and x["ok"] for x in refs):
+                entry, _, refs = report.group_entry([by_key.get((n, codec, near)) for n in names],
+                                                    lambda r, d=near: by_key.get((r["volume"], REFERENCE, d)), _totals)
+                if refs is not None:
                     entry["bpv_vs_ref"] = entry["bpv"] / _totals(refs)["bpv"]
                 entries[codec] = entry
             per_delta[str(near)] = entries
@@ -401,16 +353,7 @@ def markdown(result: dict) -> str:
             "pattern and sees that error: " + "; ".join(
                 f"{r['volume']} δ={r['near']}: {r['over_near']} voxels, max {r['max_abs_error']} "
                 f"(pattern max {r.get('pattern_max_abs_error', 'n/a')})" for r in wrapped) + ".")
-    for v in volumes:
-        for note in v.get("notes", []):
-            out.append(f"- {v['name']}: {note}")
-    for name, why in result.get("unavailable", {}).items():
-        out.append(f"- `{name}` not run: {why}")
-    fails = [r for r in result["rows"] if not r["ok"]]
-    if fails or result.get("load_failures"):
-        out += ["", "## Failures", ""]
-        out += [f"- {r['volume']} / {r['codec']} δ={r['near']}: {r['error']}" for r in fails]
-        out += [f"- {f['name']}: not loaded: {f['error']}" for f in result.get("load_failures", [])]
+    out += report.notes_and_failures(result, volumes, lambda r: f"{r['codec']} δ={r['near']}")
     out += ["", "## Verdict", ""] + verdict_lines(result)
     return "\n".join(out) + "\n"
 

@@ -44,17 +44,10 @@ def aggregate(rows: list[dict], volumes: list[dict], codecs: list[str]) -> dict:
             continue
         entries = {}
         for codec in codecs:
-            mine = [by_key.get((n, codec)) for n in names]
-            done = [r for r in mine if r is not None and r["ok"]]
-            failed = [r["volume"] for r in mine if r is not None and not r["ok"]]
-            if not done:
-                entries[codec] = {"volumes_ok": 0, "volumes_failed": failed}
-                continue
-            entry = _totals(done)
-            entry.update(volumes_ok=len(done), volumes_failed=failed)
-            refs = [by_key.get((r["volume"], REFERENCE)) for r in done]
-            if all(x is not None and x["ok"] for x in refs):
-                base = _totals(refs)
+            entry, done, refs = group_entry([by_key.get((n, codec)) for n in names],
+                                            lambda r: by_key.get((r["volume"], REFERENCE)))
+            if refs is not None:
+                base = totals(refs)
                 entry["bpv_vs_ref"] = _ratio(entry["bpv"], base["bpv"])
                 entry["encode_vs_ref"] = _ratio(entry["encode_mvox_s"], base["encode_mvox_s"])
                 entry["decode_vs_ref"] = _ratio(entry["decode_mvox_s"], base["decode_mvox_s"])
@@ -64,7 +57,22 @@ def aggregate(rows: list[dict], volumes: list[dict], codecs: list[str]) -> dict:
     return out
 
 
-def _totals(rows: list[dict]) -> dict:
+def group_entry(mine: list, ref_of, sum_rows=None) -> tuple[dict, list, list | None]:
+    """Totals over a group's rows of one codec (None = not run): the entry, the rows that succeeded,
+    and their reference rows (``ref_of(row)``), or None when a reference row is missing or failed.
+    ``sum_rows`` sums the rows (default :func:`totals`: size and times)."""
+    done = [r for r in mine if r is not None and r["ok"]]
+    failed = [r["volume"] for r in mine if r is not None and not r["ok"]]
+    if not done:
+        return {"volumes_ok": 0, "volumes_failed": failed}, done, None
+    entry = (sum_rows or totals)(done)
+    entry.update(volumes_ok=len(done), volumes_failed=failed)
+    refs = [ref_of(r) for r in done]
+    return entry, done, refs if all(x is not None and x["ok"] for x in refs) else None
+
+
+def totals(rows: list[dict]) -> dict:
+    """Total voxels, bytes, bits per voxel and speeds (total voxels / total best time) of rows."""
     voxels = sum(r["voxels"] for r in rows)
     nbytes = sum(r["bytes"] for r in rows)
     enc = sum(r["encode_s"] for r in rows)
@@ -186,6 +194,13 @@ def markdown(result: dict) -> str:
         codecs_off = sorted({d[1] for d in mismatched})
         out.append(f"- Streams that declare a bit depth other than Bits Stored: {', '.join(codecs_off)} "
                    "(see `declared_bits` in results.json)")
+    out += notes_and_failures(result, volumes)
+    return "\n".join(out) + "\n"
+
+
+def notes_and_failures(result: dict, volumes: list[dict], row_label=lambda r: r["codec"]) -> list[str]:
+    """The end of a report: notes on volumes, codecs not run, then failed rows and unloaded volumes."""
+    out = []
     for v in volumes:
         for note in v.get("notes", []):
             out.append(f"- {v['name']}: {note}")
@@ -194,9 +209,9 @@ def markdown(result: dict) -> str:
     fails = [r for r in result["rows"] if not r["ok"]]
     if fails or result.get("load_failures"):
         out += ["", "## Failures", ""]
-        out += [f"- {r['volume']} / {r['codec']}: {r['error']}" for r in fails]
+        out += [f"- {r['volume']} / {row_label(r)}: {r['error']}" for r in fails]
         out += [f"- {f['name']}: not loaded: {f['error']}" for f in result.get("load_failures", [])]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def write(result: dict, out_dir: Path, stem: str = "results") -> tuple[Path, Path]:
