@@ -8,7 +8,6 @@ turns them into IndexError, a crash here.
 
 from __future__ import annotations
 
-import struct
 import sys
 import zlib
 from pathlib import Path
@@ -20,36 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 with atheris.instrument_imports(include=["volcodec"], exclude=["volcodec.kernels", "volcodec.kernels.scan",
                                                                 "volcodec.kernels.rangecoder"]):
     import volcodec
-    from volcodec import format as fmt
 
+from repair import fix_checksums  # noqa: E402
 from volcodec.errors import VolcodecError  # noqa: E402
 
 # decoding time grows with the voxels a header declares; fuzzing wants many small inputs
 MAX_VOXELS = 1 << 20
-
-
-def fix_checksums(data: bytes, depth: int = 0) -> bytes:
-    """``data`` with every CRC-32 the layout locates recomputed (header, slab payloads, table, and
-    those of the high-bits plane stream), so mutated bytes reach the payload parser and the
-    kernels instead of stopping at the first checksum. Anything that cannot be located is left."""
-    b = bytearray(data)
-    if len(b) < fmt.HEADER_SIZE or bytes(b[:8]) != fmt.MAGIC or depth > 2:
-        return bytes(b)
-    n_slabs = struct.unpack_from("<I", b, 40)[0]
-    tend = fmt.HEADER_SIZE + fmt.SLAB_ENTRY.size * n_slabs
-    if len(b) >= tend + 4:
-        for i in range(n_slabs):
-            at = fmt.HEADER_SIZE + fmt.SLAB_ENTRY.size * i
-            off, length, _ = fmt.SLAB_ENTRY.unpack_from(b, at)
-            if off + length <= len(b):
-                struct.pack_into("<I", b, at + 16, zlib.crc32(b[off:off + length]))
-        struct.pack_into("<I", b, tend, zlib.crc32(b[fmt.HEADER_SIZE:tend]))
-    flags, = struct.unpack_from("<H", b, 10)
-    po, pl = struct.unpack_from("<QQ", b, 44)
-    if flags & fmt.FLAG_HIGH_PLANE and po + pl <= len(b):
-        b[po:po + pl] = fix_checksums(bytes(b[po:po + pl]), depth + 1)
-    struct.pack_into("<I", b, 64, zlib.crc32(b[:64]))
-    return bytes(b)
 
 
 def frames_to_try(data: bytes, n_frames: int) -> list[int]:
@@ -63,4 +38,4 @@ def main(test_one_input) -> None:
     atheris.Fuzz()
 
 
-__all__ = ["MAX_VOXELS", "VolcodecError", "fix_checksums", "fmt", "frames_to_try", "main", "volcodec"]
+__all__ = ["MAX_VOXELS", "VolcodecError", "fix_checksums", "frames_to_try", "main", "volcodec"]
