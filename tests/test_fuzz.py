@@ -79,3 +79,30 @@ def test_smoke_run_is_in_ci():
     assert "fuzz/smoke.sh" in ci and "[fuzz]" in ci
     for t in ("read_header", "decode", "decode_frames"):
         assert (FUZZ / f"fuzz_{t}.py").is_file()
+
+
+@pytest.mark.parametrize("variable", ["NUMBA_BOUNDSCHECK", "VOLCODEC_BOUNDSCHECK"])
+def test_boundscheck_variable_checks_even_with_a_warm_cache(tmp_path, variable):
+    """numba's cache ignores compile flags: a build cached without bounds checks must not be
+    loaded when fuzzing asks for them (volcodec/_jit.py turns the cache off then)."""
+    (tmp_path / "oob.py").write_text(
+        "import numpy as np\n"
+        "from volcodec._jit import kernel\n"
+        "@kernel\n"
+        "def peek(a, i):\n"
+        "    return a[i]\n"
+        "try:\n"
+        "    peek(np.zeros(3), 1 << 20)\n"
+        "    print('unchecked')\n"
+        "except IndexError:\n"
+        "    print('checked')\n", encoding="utf-8")
+    env = {"PYTHONPATH": f"{ROOT}{':' + str(tmp_path)}", "PATH": "", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run(**extra):
+        proc = subprocess.run([sys.executable, "-c", "import oob"], env={**env, **extra}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=True)
+        return proc.stdout.strip()
+
+    run()  # warms the cache with an unchecked build (its result is whatever memory held)
+    assert list((tmp_path / "cache").rglob("*.nbi")), "the unchecked build was not cached"
+    assert run(**{variable: "1"}) == "checked"

@@ -25,7 +25,7 @@ from volcodec.errors import (
     VolcodecError,
 )
 
-from test_properties import DTYPES, PATTERNS, build
+from test_properties import cases
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
 from repair import fix_checksums  # noqa: E402  (fuzz/repair.py, shared with the fuzz targets)
@@ -36,27 +36,10 @@ PROFILE = settings(max_examples=40, deadline=None, derandomize=True, database=No
 
 @st.composite
 def small_streams(draw):
-    """(array, stream) for a tiny volume: any dtype, 3-D or 4-D, several slabs, any effort."""
-    ndim = draw(st.sampled_from([3, 4]))
-    zyx = (draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    shape = zyx if ndim == 3 else (draw(st.integers(1, 2)),) + zyx
-    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    bits = draw(st.integers(1, dtype.itemsize * 8))
-    a = build(shape, dtype, bits, draw(st.sampled_from(PATTERNS)), draw(st.integers(0, 2**32 - 1)))
-    kw = {"effort": draw(st.integers(1, 9)), "slab": draw(st.integers(1, 3)), "slab_t": draw(st.integers(1, 2))}
-    if draw(st.booleans()):
-        kw["bits_stored"] = bits
+    """(array, stream): the round-trip tests' volumes (any dtype, 3-D or 4-D, several slabs, any
+    effort, high-bits planes), encoded."""
+    a, kw, _, _ = draw(cases())
     return a, volcodec.encode(a, **kw)
-
-
-def outcome(call, buf, expected):
-    """Run ``call(buf)``: pixels must equal ``expected``; any failure must be a VolcodecError."""
-    try:
-        out = call(buf)
-    except VolcodecError as exc:
-        return exc
-    np.testing.assert_array_equal(out, expected)
-    return out
 
 
 @PROFILE

@@ -22,7 +22,7 @@ import volcodec
 from volcodec import format as fmt
 from volcodec.errors import CorruptDataError, FormatError, VolcodecError
 
-from test_format import HEAD, forge, volume, with_payload
+from test_format import HEAD, volume, with_payload
 
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow])
@@ -162,10 +162,11 @@ def test_garbage_coded_slabs_with_valid_checksums_end_quickly(name):
     for trial in range(40):
         s = int(rng.integers(hdr.n_slabs))
         off, ln, _ = hdr.slabs[s]
-        head = bytearray(buf[off:off + 1 + len(hdr.slab_frames(s)[0]) * len(hdr.slab_frames(s)[1])])
+        tr, zr = hdr.slab_frames(s)
+        head = bytearray(buf[off:off + 1 + len(tr) * len(zr)])  # mode byte and valid reference codes
         head[0] = fmt.SLAB_CODED
         size = int(rng.integers(0, 3 * ln))
-        body = [rng.integers(0, 256, size, dtype=np.uint8).tobytes(), b"\xff" * size, b"\x00" * size][trial % 3]
+        body = (rng.integers(0, 256, size, dtype=np.uint8).tobytes(), b"\xff" * size, b"\x00" * size)[trial % 3]
         bad = with_payload(buf, s, bytes(head) + body)
         for call in (volcodec.decode, lambda b: volcodec.decode_frames(b, [hdr.n_frames - 1, 0])):
             try:

@@ -27,7 +27,8 @@ import numba
 
 BOUNDSCHECK = "1" in (os.environ.get("VOLCODEC_BOUNDSCHECK", ""), os.environ.get("NUMBA_BOUNDSCHECK", ""))
 
-OPTIONS = {"cache": not BOUNDSCHECK, "nogil": True, "boundscheck": BOUNDSCHECK or None, "error_model": "numpy"}
+OPTIONS = {"cache": not BOUNDSCHECK, "nogil": True, "boundscheck": BOUNDSCHECK or None,
+           "error_model": "numpy"}
 
 _HERE = Path(__file__).resolve().parent
 _SOURCES = sorted((_HERE / "kernels").glob("*.py")) + [Path(__file__).resolve()]
