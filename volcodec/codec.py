@@ -387,7 +387,7 @@ def _check_strict(strict) -> bool:
 
 
 def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
-           strict: bool = True):
+           strict: bool = True) -> np.ndarray | Recovered:
     """Decode a whole stream; bit-exact for lossless streams. ``out`` may be preallocated.
 
     ``strict=False`` (recovery) returns :class:`Recovered` ``(array, damaged)`` instead of raising
@@ -441,7 +441,8 @@ def _add_high_plane(mv, hdr, o4, frames, max_voxels, strict=True) -> np.ndarray:
     return damaged
 
 
-def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS, strict: bool = True):
+def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
+                  strict: bool = True) -> np.ndarray | Recovered:
     """Decode only the frames ``indices`` (over the flattened frame axis, k = t * Z + z).
 
     Returns an array (len(indices), Y, X). Each frame costs at most the decoding of its slab, and
