@@ -296,3 +296,58 @@ def test_ci_runs_the_readme_test_command():
     assert len(commands) == 2 and "volcodec verify --example" in commands[0]
     ci = (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert commands[1] in ci
+
+
+# ----------------------------------------------------------------------------- interrupted writes
+class _HalfThenFail:
+    """A file whose write stores half the bytes, then raises ``exc`` (a crash mid-write)."""
+
+    def __init__(self, f, exc):
+        self._f, self._exc = f, exc
+
+    def write(self, data):
+        data = memoryview(data).cast("B")
+        self._f.write(data[:len(data) // 2])
+        self._f.flush()
+        raise self._exc
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+@pytest.mark.parametrize("exc, status", [(KeyboardInterrupt(), 130), (OSError(5, "I/O error"), 1)])
+@pytest.mark.parametrize("force", [False, True])
+def test_crash_mid_write_leaves_input_and_output_untouched(tmp_path, capsys, monkeypatch, command, exc,
+                                                           status, force):
+    src = _npy(tmp_path, _volume())
+    if command == "decompress":
+        volc = tmp_path / "v.volc"
+        assert _run(capsys, "compress", src, volc)[0] == 0
+        src = volc
+    out = tmp_path / "out.bin"
+    if force:
+        out.write_bytes(b"previous output")
+    before = src.read_bytes(), src.stat().st_mtime_ns
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: _HalfThenFail(real_fdopen(fd, *a, **k), exc))
+    rc, _, err = _run(capsys, command, src, out, *(["--force"] if force else []))
+    assert rc == status
+    _one_line_error(err)
+    assert (src.read_bytes(), src.stat().st_mtime_ns) == before
+    assert (out.read_bytes() == b"previous output") if force else not out.exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_output_equal_to_input_is_refused_without_force(tmp_path, capsys):
+    src = _npy(tmp_path, _volume())
+    before = src.read_bytes()
+    rc, _, err = _run(capsys, "compress", src, src)
+    assert rc == 2 and "--force" in _one_line_error(err)
+    assert src.read_bytes() == before and _leftovers(tmp_path) == []

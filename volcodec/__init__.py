@@ -8,7 +8,8 @@ The public API is small::
     hdr = volcodec.read_header(buf)                     # validated Header, no pixel decoding
 """
 
-from .codec import DEFAULT_EFFORT, DEFAULT_SLAB, decode, decode_frames, encode, max_abs_error, read_header
+from .codec import (DEFAULT_EFFORT, DEFAULT_SLAB, Recovered, decode, decode_frames, encode, max_abs_error,
+                    read_header)
 from .errors import (
     ChecksumError,
     CorruptDataError,
@@ -38,6 +39,7 @@ __all__ = [
     "InputFileError",
     "InvalidArgumentError",
     "LimitError",
+    "Recovered",
     "TruncatedError",
     "UnsupportedVersionError",
     "VerifyError",

@@ -1,8 +1,14 @@
 """The one place numba options live.
 
 Every kernel is decorated with :func:`kernel`. ``cache=True`` keeps compiled code between runs
-(first-call latency matters to users); ``VOLCODEC_BOUNDSCHECK=1`` turns bounds checks on for
-fuzzing; ``NUMBA_DISABLE_JIT=1`` runs everything as plain Python for coverage.
+(first-call latency matters to users); ``VOLCODEC_BOUNDSCHECK=1`` or ``NUMBA_BOUNDSCHECK=1`` turns
+bounds checks on for fuzzing (an out-of-bounds index then raises ``IndexError``);
+``NUMBA_DISABLE_JIT=1`` runs everything as plain Python for coverage.
+
+Bounds checks and the cache: numba's cache index keys on the signature and the bytecode, not on
+the compile flags, so with ``cache=True`` a build cached without checks would be loaded silently
+under ``NUMBA_BOUNDSCHECK=1`` (and a checked build would be served later to normal runs). When
+bounds checks are on, kernels are therefore compiled fresh and never cached.
 
 Cache safety: numba keys a cached function on its own source file only, but our kernels inline
 helpers from other files (the scan kernel inlines the range coder). A change to one kernel file
@@ -19,9 +25,10 @@ from pathlib import Path
 
 import numba
 
-_BOUNDSCHECK = os.environ.get("VOLCODEC_BOUNDSCHECK", "") == "1" or None
+BOUNDSCHECK = "1" in (os.environ.get("VOLCODEC_BOUNDSCHECK", ""), os.environ.get("NUMBA_BOUNDSCHECK", ""))
 
-OPTIONS = {"cache": True, "nogil": True, "boundscheck": _BOUNDSCHECK, "error_model": "numpy"}
+OPTIONS = {"cache": not BOUNDSCHECK, "nogil": True, "boundscheck": BOUNDSCHECK or None,
+           "error_model": "numpy"}
 
 _HERE = Path(__file__).resolve().parent
 _SOURCES = sorted((_HERE / "kernels").glob("*.py")) + [Path(__file__).resolve()]

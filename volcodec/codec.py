@@ -13,11 +13,12 @@ import numbers
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 
 from . import format as fmt
-from .errors import CorruptDataError, FormatError, InvalidArgumentError, VerifyError
+from .errors import ChecksumError, CorruptDataError, FormatError, InvalidArgumentError, VerifyError
 from .kernels import rangecoder as rcm
 from .kernels import scan
 from .params import EFFORTS
@@ -405,29 +406,72 @@ def _check_out(out, hdr):
     return out
 
 
+class Recovered(NamedTuple):
+    """What ``decode``/``decode_frames`` return with ``strict=False``: the array (frames of damaged
+    slabs are zero) and ``damaged``, a bool array with one entry per frame (``decode``: shape
+    ``array.shape[:-2]``; ``decode_frames``: one per requested index), True where the frame's slab,
+    or its slab of the high-bits plane, failed its checksum or was inconsistent."""
+
+    array: np.ndarray
+    damaged: np.ndarray
+
+
+def _slab_intact(strict: bool, decode_slab, *args, **kwargs) -> bool:
+    """Run ``decode_slab``; in recovery mode a damaged slab (an error naming it) returns False."""
+    try:
+        decode_slab(*args, **kwargs)
+    except (ChecksumError, CorruptDataError) as exc:
+        if strict or exc.slab is None:
+            raise
+        return False
+    return True
+
+
+def _check_strict(strict) -> bool:
+    if not isinstance(strict, bool):
+        raise InvalidArgumentError(f"strict must be True or False, got {strict!r}")
+    return strict
+
+
 def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
-           threads: int | None = None) -> np.ndarray:
+           threads: int | None = None, strict: bool = True) -> np.ndarray | Recovered:
     """Decode a whole stream: bit-exact for lossless streams, within the header's ``near`` for
     near-lossless ones. ``out`` may be preallocated; ``threads`` decodes slabs in parallel
-    (None: all cores)."""
+    (None: all cores).
+
+    ``strict=False`` (recovery) returns :class:`Recovered` ``(array, damaged)`` instead of raising
+    for a slab that fails its checksum or is inconsistent: the other slabs are decoded, the damaged
+    slab's frames are zero and marked in ``damaged``. A damaged header or slab table still raises.
+    """
+    strict = _check_strict(strict)
     mv = _as_buffer(buf)
     hdr = fmt.read_header(mv, max_voxels=max_voxels)
     threads = _as_threads(threads)
     out = _check_out(out, hdr)
     o4 = out.reshape((1,) + out.shape) if hdr.ndim == 3 else out
     _, _, Y, X = hdr.tzyx
+    damaged = np.zeros(hdr.tzyx[:2], bool)
 
     def put(t, z, frame):
         o4[t, z] = frame
 
-    # each slab writes its own frames of ``out``: the threads never touch the same memory
-    _run_slabs(lambda s: _decode_slab(mv, hdr, s, _Work(Y, X, hdr.bits_stored), put), hdr.n_slabs, threads)
+    def task(s):
+        # each slab writes its own frames of ``out`` and ``damaged``: threads never share memory
+        if not _slab_intact(strict, _decode_slab, mv, hdr, s, _Work(Y, X, hdr.bits_stored), put):
+            tr, zr = hdr.slab_frames(s)
+            damaged[tr.start:tr.stop, zr.start:zr.stop] = True
+
+    _run_slabs(task, hdr.n_slabs, threads)
     if hdr.plane is not None:
-        _add_high_plane(mv, hdr, o4, None, max_voxels, threads)
-    return out
+        damaged |= _add_high_plane(mv, hdr, o4, None, max_voxels, threads, strict).reshape(damaged.shape)
+    if strict:
+        return out
+    o4[damaged] = 0
+    return Recovered(out, damaged.reshape(hdr.shape[:-2]))
 
 
-def _add_high_plane(mv, hdr, o4, frames, max_voxels, threads):
+def _add_high_plane(mv, hdr, o4, frames, max_voxels, threads, strict=True) -> np.ndarray:
+    """Add the high-bits plane to ``o4``; returns the plane's damaged-frame mask (recovery)."""
     po, pl = hdr.plane
     sub = mv[po:po + pl]
     phdr = fmt.read_header(sub, max_voxels=max_voxels)
@@ -440,26 +484,30 @@ def _add_high_plane(mv, hdr, o4, frames, max_voxels, threads):
             phdr.bits_stored > width - hdr.bits_stored + 1:
         raise FormatError("high-bits plane does not match the main stream (shape, dtype or bits)")
     if frames is None:
-        high = decode(sub, max_voxels=max_voxels, threads=threads)
-        high = high.reshape(o4.shape)
+        high = decode(sub, max_voxels=max_voxels, threads=threads, strict=strict)
     else:
-        high = decode_frames(sub, frames, max_voxels=max_voxels, threads=threads)
-    combined = (high.astype(np.int64) << hdr.bits_stored) + o4.astype(np.int64)
+        high = decode_frames(sub, frames, max_voxels=max_voxels, threads=threads, strict=strict)
+    high, damaged = (high, np.zeros(high.shape[:-2], bool)) if strict else high
+    combined = (high.reshape(o4.shape).astype(np.int64) << hdr.bits_stored) + o4.astype(np.int64)
     if hdr.near:
         # a near-lossless low part may step across a multiple of 2**bits_stored at the ends of
         # the dtype's range (32767 = 16 * 2048 - 1): clamp, which only moves towards the original
         info = np.iinfo(o4.dtype)
         np.clip(combined, info.min, info.max, out=combined)
     o4[...] = combined.astype(o4.dtype)
+    return damaged
 
 
 def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
-                  threads: int | None = None) -> np.ndarray:
+                  threads: int | None = None, strict: bool = True) -> np.ndarray | Recovered:
     """Decode only the frames ``indices`` (over the flattened frame axis, k = t * Z + z).
 
     Returns an array (len(indices), Y, X). Each frame costs at most the decoding of its slab, and
-    decoding stops inside the slab once the last wanted frame is out.
+    decoding stops inside the slab once the last wanted frame is out. ``strict=False`` returns
+    :class:`Recovered` ``(array, damaged)`` as :func:`decode` does, ``damaged`` of shape
+    (len(indices),).
     """
+    strict = _check_strict(strict)
     mv = _as_buffer(buf)
     hdr = fmt.read_header(mv, max_voxels=max_voxels)
     threads = _as_threads(threads)
@@ -481,6 +529,7 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
     by_slab: dict[int, list[int]] = {}
     for k in want:
         by_slab.setdefault(hdr.slab_of_frame(k), []).append(k)
+    damaged = np.zeros(len(idx), bool)
 
     def task(item):
         s, ks = item
@@ -491,10 +540,15 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
             for pos in want.get(t * Z + z, ()):
                 out[pos] = frame
 
-        _decode_slab(mv, hdr, s, _Work(Y, X, hdr.bits_stored), put, stop_frame=max(local))
+        if not _slab_intact(strict, _decode_slab, mv, hdr, s, _Work(Y, X, hdr.bits_stored), put,
+                            stop_frame=max(local)):
+            damaged[[pos for k in ks for pos in want[k]]] = True
 
     items = sorted(by_slab.items())
     _run_slabs(lambda i: task(items[i]), len(items), threads)
     if hdr.plane is not None and idx:
-        _add_high_plane(mv, hdr, out, idx, max_voxels, threads)
-    return out
+        damaged |= _add_high_plane(mv, hdr, out, idx, max_voxels, threads, strict)
+    if strict:
+        return out
+    out[damaged] = 0
+    return Recovered(out, damaged)

@@ -206,6 +206,7 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
     if zlib.crc32(table) != tcrc:
         raise ChecksumError("slab table checksum mismatch: the table is corrupted", slab=None)
     slabs = []
+    need = 0  # the slabs' minimum lengths, summed
     for i in range(n_slabs):
         off, length, scrc = SLAB_ENTRY.unpack_from(table, i * SLAB_ENTRY.size)
         if length < 1 or off < tsize or off > n or length > n - off:
@@ -221,6 +222,12 @@ def read_header(buf, *, max_voxels: int = DEFAULT_MAX_VOXELS) -> Header:
             raise FormatError(f"slab {i} of {frames} frames of {y}x{x} voxels cannot fit in "
                               f"{length} bytes (at least {floor} needed)")
         slabs.append((off, length, scrc))
+        need += floor
+    # payloads never overlap in a stream the encoder writes; without this, n entries pointing at
+    # the same bytes would declare n times the voxels those bytes can hold
+    if need > n - tsize:
+        raise FormatError(f"the {n_slabs} slabs need at least {need} bytes together, the stream has "
+                          f"{n - tsize} after its slab table")
     plane = None
     if flags & FLAG_HIGH_PLANE:
         if po < tsize or po > n or pl > n - po or pl < HEADER_SIZE:
