@@ -12,6 +12,7 @@ volcodec output is decoded and compared word for word with the input before it i
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import sys
@@ -37,10 +38,24 @@ def _size(ds) -> int:
     return len(buf.getvalue())
 
 
+def _parts(mf) -> dict:
+    """Where the bytes of a --multiframe object go: encapsulated Pixel Data (fragments, item headers and
+    offset table), volcodec's private block (group 0009) and the rest of the header."""
+    from pydicom.dataset import Dataset
+
+    bare = Dataset({tag: mf[tag] for tag in mf.keys() if tag.group != 0x0009})
+    bare.file_meta = mf.file_meta
+    total, rest, pixels = _size(mf), _size(bare), len(mf.PixelData)
+    return {"pixel_data": pixels, "private_block": total - rest,
+            "rest": rest - pixels}
+
+
 def _jpegls(ds) -> int | None:
     from pydicom.uid import JPEGLSLossless
 
-    ds = ds.copy()
+    # ds.copy() is shallow: compress() would put JPEG-LS Pixel Data and a new SOP Instance UID into the
+    # caller's dataset, and the multiframe column would be built from those
+    ds = copy.deepcopy(ds)
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         ds.decompress()
     try:
@@ -79,6 +94,7 @@ def measure(folder: Path) -> dict | None:
         try:
             mf = vd.compress_dataset(multiframe.to_multiframe([d for _, d in datasets]))
             row["volcodec_multiframe"] = _size(mf)
+            row["multiframe_parts"] = _parts(mf)
         except DicomError as exc:  # e.g. a series highdicom cannot convert
             row["volcodec_multiframe"] = f"n/a ({exc.message[:40]})"
     return row
@@ -119,7 +135,19 @@ def main(argv: list[str] | None = None) -> int:
                 tot[k] += r[k]
     lines += ["", f"Over the series JPEG-LS could encode: original {tot['original']:,}, volcodec "
               f"{tot['volcodec']:,}, JPEG-LS {tot['jpegls']:,} bytes; volcodec / JPEG-LS = "
-              f"{tot['volcodec'] / tot['jpegls']:.3f}.", ""]
+              f"{tot['volcodec'] / tot['jpegls']:.3f}."]
+    lines += ["", "Where the `multiframe` bytes go: encapsulated Pixel Data (fragments, item headers, offset "
+              "table), volcodec's private block of source headers (group 0009, docs/format.md) and the rest "
+              "of the header (highdicom's functional groups and shared attributes).", "",
+              "| series | frames | multiframe | Pixel Data | private block | per frame | rest of header |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "multiframe_parts" in r:
+            p = r["multiframe_parts"]
+            lines.append(f"| {r['series']} | {r['files']} | {r['volcodec_multiframe']:,} | "
+                         f"{p['pixel_data']:,} | {p['private_block']:,} | {p['private_block'] / r['files']:,.0f} | "
+                         f"{p['rest']:,} |")
+    lines.append("")
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
     return 0

@@ -122,6 +122,22 @@ def test_dciodvfy_no_new_errors(tmp_path):
         assert _errors(tmp_path / "d" / p.name) <= before
 
 
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not installed")
+def test_dciodvfy_private_block_adds_no_errors(tmp_path):
+    """The --multiframe object's errors (highdicom's, from sparse sources) are the same without
+    volcodec's private block (0009,0010)/(0009,1020)."""
+    src = _series(tmp_path / "in", n=3)
+    main(["dicom", "compress", "--multiframe", str(src), str(tmp_path / "c")])
+    (obj,) = list((tmp_path / "c").iterdir())
+    checked = _as_known_syntax(obj, tmp_path)
+    ds = pydicom.dcmread(checked)
+    assert ds[0x0009, 0x0010].value == "VOLCODEC 2"
+    del ds[0x0009, 0x0010], ds[0x0009, 0x1020]
+    bare = tmp_path / "bare.dcm"
+    ds.save_as(bare)
+    assert _errors(checked) == _errors(bare)
+
+
 @pytest.mark.skipif(shutil.which("dcmdump") is None, reason="dcmdump (dcmtk) not installed")
 def test_dcmdump_reads_the_output(tmp_path):
     src = _series(tmp_path / "in", n=2)
@@ -129,8 +145,9 @@ def test_dcmdump_reads_the_output(tmp_path):
     (obj,) = list((tmp_path / "c").iterdir())
     out = subprocess.run(["dcmdump", "+P", "7fe0,0010", str(obj)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert vd.VOLCODEC_LOSSLESS in subprocess.run(["dcmdump", str(obj)], capture_output=True, text=True,
-                                                  timeout=60).stdout
+    dump = subprocess.run(["dcmdump", str(obj)], capture_output=True, text=True, timeout=60).stdout
+    assert vd.VOLCODEC_LOSSLESS in dump
+    assert "(0009,0010) LO [VOLCODEC 2]" in dump and "(0009,1020) OB" in dump  # the source headers
     assert "pi" in out.stdout  # encapsulated items
 
 
