@@ -195,7 +195,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
     eb[:, :] = 0
     v0 = np.int64(0)
     if nref > 0:
-        v0 = A[PAD_TOP, PAD_SIDE]
+        v0 = np.int64(A[PAD_TOP, PAD_SIDE])
     v0 = max(v0, minval)
     v0 = min(v0, maxval)
     P[PAD_TOP, 0] = v0
@@ -222,14 +222,14 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
                 P[r - 1, c] = wv
                 P[r - 1, c + 1] = wv
                 P[r - 2, c] = wv
-            W = P[r, c - 1]
-            N = P[r - 1, c]
-            NW = P[r - 1, c - 1]
-            NE = P[r - 1, c + 1]
+            W = np.int64(P[r, c - 1])
+            N = np.int64(P[r - 1, c])
+            NW = np.int64(P[r - 1, c - 1])
+            NE = np.int64(P[r - 1, c + 1])
             med = _med(W, N, NW)
             tex_r = NW
             if nref > 0:
-                tex_r = A[r, c]
+                tex_r = np.int64(A[r, c])
             # ---- predictors, blended with weights from each one's recent local error
             sw = 0.0
             swp = 0.0
@@ -255,24 +255,24 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
                     elif i == P_NNE:
                         p = (N + NE + 1) >> 1
                     elif i == P_2N:
-                        p = 2 * N - P[r - 2, c]
+                        p = 2 * N - np.int64(P[r - 2, c])
                     else:
-                        p = 2 * W - P[r, c - 2]
+                        p = 2 * W - np.int64(P[r, c - 2])
                 else:
                     kind = i - N_INTRA
                     # scalars, not an array alias: picking A or B as an array object would cost
                     # two atomic reference-count updates per voxel
                     if kind < N_PER_REF:
-                        R = A[r, c]
-                        RW = A[r, c - 1]
-                        RN = A[r - 1, c]
-                        RNW = A[r - 1, c - 1]
+                        R = np.int64(A[r, c])
+                        RW = np.int64(A[r, c - 1])
+                        RN = np.int64(A[r - 1, c])
+                        RNW = np.int64(A[r - 1, c - 1])
                     else:
                         kind -= N_PER_REF
-                        R = B[r, c]
-                        RW = B[r, c - 1]
-                        RN = B[r - 1, c]
-                        RNW = B[r - 1, c - 1]
+                        R = np.int64(B[r, c])
+                        RW = np.int64(B[r, c - 1])
+                        RN = np.int64(B[r - 1, c])
+                        RNW = np.int64(B[r - 1, c - 1])
                     if kind == R_W:
                         p = R + W - RW
                     elif kind == R_N:
@@ -306,9 +306,9 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             if qb >= N_BIAS_E:
                 qb = N_BIAS_E - 1
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
-            t2 = NW if nref > 0 else P[r, c - 2]
-            bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (P[r - 2, c] * 8 > p8) * 32
-                    + (P[r - 1, c + 2] * 8 > p8) * 64)
+            t2 = NW if nref > 0 else np.int64(P[r, c - 2])
+            bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (np.int64(P[r - 2, c]) * 8 > p8) * 32
+                    + (np.int64(P[r - 1, c + 2]) * 8 > p8) * 64)
             corr = bias[bctx, 2]  # the context's mean error, kept up to date by the update below
             p8c = p8 + corr
             pred = (p8c + 4) >> 3
@@ -321,7 +321,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             # ---- residual: e reduced modulo 2**bits into [-half, half)
             e = np.int64(0)
             if not dec:
-                e = P[r, c] - pred
+                e = np.int64(P[r, c]) - pred
                 if near == 0:
                     if e < -half:
                         e += span
@@ -511,7 +511,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
                 xv = max(xv, minval)
                 xv = min(xv, maxval)
                 P[r, c] = xv
-            xv = P[r, c]
+            xv = np.int64(P[r, c])
             # ---- update errors and bias
             d = xv - pred
             eb[cur, c] = d if d >= 0 else -d
