@@ -1,11 +1,17 @@
-"""Write the fuzzers' seed corpus: small valid streams covering what the decoder can meet.
+"""Write the fuzzers' seed corpora: small valid streams covering what the decoder can meet, and small
+valid DICOM Pixel Data for fuzz_dicom_decode.py.
 
-    python fuzz/make_corpus.py            # (re)writes fuzz/corpus/*.vlc
+    python fuzz/make_corpus.py            # (re)writes fuzz/corpus/*.vlc and fuzz/corpus_dicom/*.bin
 
 Each seed is a few hundred bytes at most (libFuzzer mutates small inputs fastest) and every
 decoding path is represented: each dtype, 3-D and 4-D, several slabs, coded and raw slabs, the
 mixing efforts (6..9), the second reference (8, 9) and a high-bits plane. The volumes are seeded,
 so the files are reproducible; tests/test_fuzz.py checks that each still decodes.
+
+The DICOM seeds are inputs in dicom_input.py's layout: Image Pixel attributes plus the fragments
+``volcodec.dicom.compress_dataset`` (or pydicom's ``compress`` through our encoder plugin, for slabs
+of a few frames, so member fragments point at several heads) writes for a small dataset: 1-sample and
+RGB, 8/16/32 bits, signed and unsigned, lossless and near-lossless, with and without offset tables.
 """
 
 from __future__ import annotations
@@ -44,6 +50,64 @@ def seeds() -> dict[str, tuple[np.ndarray, dict]]:
     }
 
 
+def dicom_seeds() -> dict[str, tuple[np.ndarray, dict]]:
+    """name: ((frames, rows, columns[, 3]) stored words, options) for each DICOM seed."""
+    rng = np.random.default_rng(30)
+    g = np.indices((5, 6, 7)).sum(0)
+    mono = (g * 11 + rng.integers(0, 5, g.shape)).astype(np.int16) - 40
+    rgb = (np.indices((2, 4, 5, 3)).sum(0) * 20 + rng.integers(0, 9, (2, 4, 5, 3))).astype(np.uint8)
+    return {
+        "int16_bot": (mono, {"bits_stored": 12}),
+        "int16_slabs_of_2_no_bot": (mono, {"bits_stored": 12, "slab": 2, "offsets": "empty"}),
+        "int16_near_eot": (mono, {"bits_stored": 12, "near": 2, "offsets": "eot"}),
+        "uint8_one_frame": (np.abs(mono[:1]).astype(np.uint8), {}),
+        "uint32_two_frames": ((g[:2] * 70_001).astype(np.uint32), {"offsets": "empty"}),
+        "rgb_planar0": (rgb, {}),
+        "rgb_planar1_slabs_of_1": (rgb, {"planar": 1, "slab": 1}),
+    }
+
+
+def dicom_seed(words: np.ndarray, *, bits_stored: int | None = None, near: int = 0, slab: int | None = None,
+               offsets: str = "bot", planar: int = 0) -> bytes:
+    """Compress a native dataset holding ``words`` and lay its fragments out as dicom_input.py reads."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    import volcodec.dicom as vd
+    from dicom_input import Attributes, pack_input, parse_input
+
+    samples = 3 if words.ndim == 4 else 1
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.NumberOfFrames, ds.Rows, ds.Columns = words.shape[:3]
+    ds.BitsAllocated = words.dtype.itemsize * 8
+    ds.BitsStored = bits_stored or ds.BitsAllocated
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = int(words.dtype.kind == "i")
+    ds.SamplesPerPixel = samples
+    ds.PhotometricInterpretation = "RGB" if samples == 3 else "MONOCHROME2"
+    if samples == 3:
+        ds.PlanarConfiguration = planar
+        words = np.moveaxis(words, -1, 1) if planar else words
+    data = np.ascontiguousarray(words, words.dtype.newbyteorder("<")).tobytes()
+    ds.PixelData = data + b"\0" * (len(data) & 1)
+    ds["PixelData"].VR = "OB" if ds.BitsAllocated == 8 else "OW"
+    if slab is not None:
+        ds.compress(vd.VOLCODEC_LOSSLESS, slab=slab)
+    else:
+        ds = vd.compress_dataset(ds, near=near)
+    frags = list(generate_frames(ds.PixelData, number_of_frames=ds.NumberOfFrames))
+    attrs = Attributes(rows=ds.Rows, columns=ds.Columns, frames=ds.NumberOfFrames,
+                       bits_allocated=ds.BitsAllocated, bits_stored=ds.BitsStored,
+                       pixel_representation=ds.PixelRepresentation, samples=samples, planar=planar,
+                       near=bool(near), offsets=offsets)
+    out = pack_input(attrs, frags)
+    assert parse_input(out) == (attrs, frags)
+    return out
+
+
 def main() -> int:
     out = HERE / "corpus"
     out.mkdir(exist_ok=True)
@@ -52,6 +116,12 @@ def main() -> int:
         assert np.array_equal(volcodec.decode(buf), array)
         (out / f"{name}.vlc").write_bytes(buf)
         print(f"{name}.vlc  {len(buf)} bytes")
+    out = HERE / "corpus_dicom"
+    out.mkdir(exist_ok=True)
+    for name, (words, kw) in dicom_seeds().items():
+        buf = dicom_seed(words, **kw)
+        (out / f"{name}.bin").write_bytes(buf)
+        print(f"corpus_dicom/{name}.bin  {len(buf)} bytes")
     return 0
 
 

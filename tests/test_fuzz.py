@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FUZZ = ROOT / "fuzz"
 SEEDS = sorted((FUZZ / "corpus").iterdir())
 INPUTS = SEEDS + sorted((ROOT / "tests" / "regressions").glob("*.vlc"))
+DICOM_SEEDS = sorted((FUZZ / "corpus_dicom").iterdir())
+DICOM_INPUTS = DICOM_SEEDS + sorted((ROOT / "tests" / "regressions").glob("*.dcmfuzz"))
 
 sys.path.insert(0, str(FUZZ))
 from repair import fix_checksums  # noqa: E402
@@ -39,11 +41,32 @@ def test_seeds_are_small_valid_streams_covering_the_decoder():
 
 def test_seeds_are_what_make_corpus_writes(tmp_path):
     import shutil
-    shutil.copy(FUZZ / "make_corpus.py", tmp_path)
+    for name in ("make_corpus.py", "dicom_input.py", "repair.py"):
+        shutil.copy(FUZZ / name, tmp_path)
     subprocess.run([sys.executable, str(tmp_path / "make_corpus.py")], check=True, capture_output=True,
                    env={"PYTHONPATH": str(ROOT), "PATH": ""}, timeout=600)
-    assert {p.name: p.read_bytes() for p in (tmp_path / "corpus").iterdir()} == \
-        {p.name: p.read_bytes() for p in SEEDS}
+    for folder, seeds in (("corpus", SEEDS), ("corpus_dicom", DICOM_SEEDS)):
+        assert {p.name: p.read_bytes() for p in (tmp_path / folder).iterdir()} == \
+            {p.name: p.read_bytes() for p in seeds}
+
+
+def test_dicom_seeds_are_small_datasets_that_decode():
+    pytest.importorskip("pydicom")
+    from dicom_input import build_dataset, parse_input
+    from volcodec.dicom import decompress_dataset
+
+    assert len(DICOM_SEEDS) >= 5
+    kinds = set()
+    for p in DICOM_SEEDS:
+        buf = p.read_bytes()
+        assert len(buf) <= 1024
+        attrs, frags = parse_input(buf)
+        assert len(frags) == attrs.frames
+        plain = decompress_dataset(build_dataset(attrs, frags))
+        assert plain.pixel_array.shape[-2 if attrs.samples == 1 else -3] == attrs.rows
+        kinds.add((attrs.samples, attrs.bits_allocated, attrs.offsets, attrs.near))
+    assert {k[0] for k in kinds} == {1, 3} and {k[1] for k in kinds} == {8, 16, 32}
+    assert {k[2] for k in kinds} == {"empty", "bot", "eot"} and {k[3] for k in kinds} == {False, True}
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=lambda p: p.stem)
@@ -74,11 +97,27 @@ def test_targets_pass_on_seeds_and_regressions(target):
             mod.test_one_input(data)
 
 
+def test_dicom_target_passes_on_seeds_and_regressions():
+    pytest.importorskip("atheris")
+    pytest.importorskip("pydicom")
+    import warnings
+
+    mod = importlib.import_module("fuzz_dicom_decode")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns while it searches malformed fragments for frames
+        for p in DICOM_INPUTS:
+            buf = p.read_bytes()
+            other_offsets = buf[:3] + bytes([buf[3] ^ 0xC0]) + buf[4:]
+            for data in (buf, buf[:len(buf) // 2], buf[:60] + bytes(50), other_offsets):
+                mod.test_one_input(data)
+
+
 def test_smoke_run_is_in_ci():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    smoke = (FUZZ / "smoke.sh").read_text(encoding="utf-8")
     assert "fuzz/smoke.sh" in ci and "[fuzz]" in ci
-    for t in ("read_header", "decode", "decode_frames"):
-        assert (FUZZ / f"fuzz_{t}.py").is_file()
+    for t in ("read_header", "decode", "decode_frames", "dicom_decode"):
+        assert (FUZZ / f"fuzz_{t}.py").is_file() and f" {t}:" in smoke
 
 
 @pytest.mark.parametrize("variable", ["NUMBA_BOUNDSCHECK", "VOLCODEC_BOUNDSCHECK"])

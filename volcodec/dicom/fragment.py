@@ -179,6 +179,10 @@ class SlabCache:
                 vol = decode(head.stream)
             except VolcodecError as exc:
                 raise DicomError(f"slab of head frame {head.frame}: {exc.message}") from None
+            n, planes = len(head.members) * head.samples, vol.size // (vol.shape[-2] * vol.shape[-1])
+            if planes != n:
+                raise DicomError(f"slab of head frame {head.frame} holds {planes} frame planes; its "
+                                 f"{len(head.members)} members of {head.samples} sample(s) need {n}")
             self._frames = vol.reshape((len(head.members), head.samples) + vol.shape[-2:])
             self._members = head.members
             self._head = head.frame

@@ -78,15 +78,31 @@ def frame_bytes(words: np.ndarray, planar_configuration: int) -> bytes:
 
 
 # ----------------------------------------------------------------------------- decoder
-def _decode_frame(src: bytes, runner) -> bytes:
+def _encapsulated_frame(runner, i: int, why: str) -> bytes:
     from pydicom.encaps import get_frame
 
+    try:
+        return get_frame(runner.src, i, number_of_frames=runner.number_of_frames,
+                         extended_offsets=runner.extended_offsets)
+    except ValueError as exc:  # pydicom: the offset table or fragments do not hold frame i
+        raise DicomError(f"{element('PixelData')} does not hold frame {i} ({why}): {exc}") from None
+
+
+def _decode_frame(src: bytes, runner) -> bytes:
+    if "_volcodec_cache" not in runner.__dict__ and not runner.is_binary:
+        # pydicom walks the frames the offset table lists; one shorter than Number of Frames would end
+        # ds.pixel_array with a bare StopIteration (which silently stops a caller's map or generator).
+        # A file source (iter_pixels(path)) is skipped: pydicom has read past its start by now.
+        _encapsulated_frame(runner, runner.number_of_frames - 1,
+                            f"the last of {element('NumberOfFrames')} {runner.number_of_frames}")
     frag = fragment.parse(src)
     cache = runner.__dict__.setdefault("_volcodec_cache", fragment.SlabCache())
 
     def fetch(i: int) -> bytes:
-        return get_frame(runner.src, i, number_of_frames=runner.number_of_frames,
-                         extended_offsets=runner.extended_offsets)
+        if i >= runner.number_of_frames:
+            raise DicomError(f"frame {frag.frame} names frame {i} as its slab head, beyond "
+                             f"{element('NumberOfFrames')} {runner.number_of_frames}")
+        return _encapsulated_frame(runner, i, f"the slab head of frame {frag.frame}")
 
     words = cache.frame(frag, fetch)
     _check_frame(words, runner)

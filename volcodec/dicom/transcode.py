@@ -203,7 +203,11 @@ def decode_words(ds, geo: Geometry | None = None) -> np.ndarray:
     eot = None
     if "ExtendedOffsetTable" in ds:
         eot = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    frags = list(generate_frames(data, number_of_frames=geo.frames, extended_offsets=eot))
+    try:
+        frags = list(generate_frames(data, number_of_frames=geo.frames, extended_offsets=eot))
+    except ValueError as exc:  # pydicom: offset table or fragments do not add up to the frames
+        raise DicomError(f"{element('PixelData')} cannot be split into {geo.frames} frame(s): "
+                         f"{exc}") from None
     if len(frags) != geo.frames:
         raise DicomError(f"{element('PixelData')} holds {len(frags)} fragments, "
                          f"{element('NumberOfFrames')} says {geo.frames}")
@@ -213,13 +217,20 @@ def decode_words(ds, geo: Geometry | None = None) -> np.ndarray:
         frag = fragment.parse(raw)
         if frag.frame != k:
             raise DicomError(f"fragment {k} of {element('PixelData')} says it holds frame {frag.frame}")
-        words = cache.frame(frag, lambda i: frags[i])
+        words = cache.frame(frag, lambda i: _head_fragment(frags, i, k))
         if words.shape != out.shape[1:] or words.dtype.newbyteorder("=") != out.dtype:
             raise DicomError(f"frame {k} decodes to {words.shape} {words.dtype.name}; {element('Rows')}, "
                              f"{element('Columns')}, {element('SamplesPerPixel')} and "
                              f"{element('BitsAllocated')} expect {out.shape[1:]} {out.dtype.name}")
         out[k] = words
     return out
+
+
+def _head_fragment(frags: list, i: int, k: int):
+    if i >= len(frags):
+        raise DicomError(f"frame {k} names frame {i} as its slab head, beyond {element('NumberOfFrames')} "
+                         f"{len(frags)}")
+    return frags[i]
 
 
 def decompress_dataset(ds):
