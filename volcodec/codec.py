@@ -23,7 +23,7 @@ from .kernels import rangecoder as rcm
 from .kernels import scan
 from .params import EFFORTS
 
-DEFAULT_EFFORT = 2
+DEFAULT_EFFORT = 1  # the fastest level that keeps the default well below JPEG-LS (benchmarks/results)
 DEFAULT_SLAB = 16
 DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
