@@ -101,6 +101,21 @@ def as_frames(volume: np.ndarray) -> np.ndarray:
     return volume.reshape((-1,) + volume.shape[-2:])
 
 
+def decode_per_frame(chunks, shape, dtype, decode_one) -> np.ndarray:
+    """A volume of ``shape``/``dtype`` from one chunk per frame; ``decode_one(chunk, (rows, columns))``
+    returns that frame's values."""
+    out = np.empty(shape, dtype)
+    frames = as_frames(out)
+    for k, chunk in enumerate(chunks):
+        frames[k] = decode_one(chunk, frames.shape[1:])
+    return out
+
+
+def j2k_declared_bits(chunks) -> int | None:
+    """The bit depth of the first component of the first J2K codestream (JPEG 2000 and HTJ2K)."""
+    return j2k_siz_components(chunks[0])[0][0] if chunks else None
+
+
 # --------------------------------------------------------------------------------------------------
 # Marker parsers: the proof that a stream declares the bit depth we claim.
 
@@ -247,14 +262,13 @@ class JpegLS(Anchor):
     def decode(self, chunks, shape, dtype, bits):
         import jpeg_ls
 
-        out = np.empty(shape, dtype)
-        frames = as_frames(out)
         pattern_dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
-        rows, columns = frames.shape[1:]
-        for k, chunk in enumerate(chunks):
-            raw = np.frombuffer(jpeg_ls.decode_from_buffer(chunk), pattern_dtype).reshape(rows, columns)
-            frames[k] = from_stored_pattern(raw, bits, dtype)
-        return out
+
+        def one(chunk, rows_columns):
+            raw = np.frombuffer(jpeg_ls.decode_from_buffer(chunk), pattern_dtype).reshape(rows_columns)
+            return from_stored_pattern(raw, bits, dtype)
+
+        return decode_per_frame(chunks, shape, dtype, one)
 
 
 class Jpeg2000(Anchor):
@@ -280,16 +294,12 @@ class Jpeg2000(Anchor):
         ]
 
     def declared_bits(self, chunks):
-        return j2k_siz_components(chunks[0])[0][0] if chunks else None
+        return j2k_declared_bits(chunks)
 
     def decode(self, chunks, shape, dtype, bits):
         import imagecodecs
 
-        out = np.empty(shape, dtype)
-        frames = as_frames(out)
-        for k, chunk in enumerate(chunks):
-            frames[k] = imagecodecs.jpeg2k_decode(chunk, numthreads=1)
-        return out
+        return decode_per_frame(chunks, shape, dtype, lambda c, _: imagecodecs.jpeg2k_decode(c, numthreads=1))
 
 
 class HTJ2K(Anchor):
@@ -324,16 +334,12 @@ class HTJ2K(Anchor):
                 for frame in as_frames(volume)]
 
     def declared_bits(self, chunks):
-        return j2k_siz_components(chunks[0])[0][0] if chunks else None
+        return j2k_declared_bits(chunks)
 
     def decode(self, chunks, shape, dtype, bits):
         import imagecodecs
 
-        out = np.empty(shape, dtype)
-        frames = as_frames(out)
-        for k, chunk in enumerate(chunks):
-            frames[k] = imagecodecs.htj2k_decode(chunk)
-        return out
+        return decode_per_frame(chunks, shape, dtype, lambda c, _: imagecodecs.htj2k_decode(c))
 
 
 class JpegXL(Anchor):
@@ -362,11 +368,8 @@ class JpegXL(Anchor):
     def decode(self, chunks, shape, dtype, bits):
         import imagecodecs
 
-        out = np.empty(shape, dtype)
-        frames = as_frames(out)
-        for k, chunk in enumerate(chunks):
-            frames[k] = from_stored_pattern(imagecodecs.jpegxl_decode(chunk, numthreads=1), bits, dtype)
-        return out
+        return decode_per_frame(chunks, shape, dtype, lambda c, _: from_stored_pattern(
+            imagecodecs.jpegxl_decode(c, numthreads=1), bits, dtype))
 
 
 class Zstd(Anchor):
