@@ -55,7 +55,7 @@ _TABLES = scan.make_tables()
 
 
 class _Work:
-    """Per-thread scratch arrays shared by all frames of one slab (sized for Y x X). Frames are
+    """Scratch arrays for one slab task, shared by the slab's frames (sized for Y x X). Frames are
     int32 unless the values need more (32-bit data), which halves the memory the coder touches."""
 
     def __init__(self, y: int, x: int, bits: int):
@@ -302,8 +302,8 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
 
 
 def _verify(stream: bytes, array: np.ndarray, near: int, threads: int) -> None:
-    """Decode ``stream`` and check it reproduces ``array`` (within ``near``), slab by slab so the
-    check needs no second full-size copy in int64."""
+    """Decode ``stream`` and check it reproduces ``array`` (within ``near``), one index of the first
+    axis at a time, so the comparison needs no full-size int64 copy."""
     got = decode(stream, threads=threads, max_voxels=array.size)
     a = array.reshape(got.shape)
     for k in range(a.shape[0]):
