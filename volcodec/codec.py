@@ -20,6 +20,7 @@ import numpy as np
 from . import format as fmt
 from .errors import ChecksumError, CorruptDataError, FormatError, InvalidArgumentError, VerifyError
 from .kernels import rangecoder as rcm
+from .kernels import fast as fastk
 from .kernels import scan
 from .params import EFFORTS
 
@@ -62,7 +63,7 @@ class _Work:
         self.y, self.x = y, x
         self.frame_dtype = np.int32 if bits <= 31 else np.int64
         self.shape = (y + scan.PAD_TOP + scan.PAD_BOTTOM, x + 2 * scan.PAD_SIDE)
-        self.eb = np.zeros((2, x + 2 * scan.PAD_SIDE), np.int64)
+        self.eb = np.zeros((6, x + 2 * scan.PAD_SIDE), np.int64)
         self.pv = np.zeros(scan.N_PRED, np.float64)
         self.dummy = np.zeros((1, 1), self.frame_dtype)
         self.act = np.zeros(scan.N_PRED, np.int64)
@@ -125,21 +126,30 @@ def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
 
 # ----------------------------------------------------------------------------- slab coding
 def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, near, signed, buf, start,
-               secondary=False, stop_frame=None):
-    """Run the kernel over one slab's frames (t-major). Returns the final byte position.
+               secondary=False, stop_frame=None, fast=False, end=None, rbuf=None, rstart=0):
+    """Run the kernel over one slab's frames (t-major). Returns the coder state: the final byte
+    position is ``st[2]`` (and, for the fast scan, the bit stream's ``st[5]``).
 
     Encoder: ``get_frame(t, z)`` gives the original frame; ``refcodes`` is filled in.
     Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
     ``stop_frame`` (slab-local index) lets the decoder stop after the last frame it needs.
+    ``fast`` selects the fast scan: the range coder uses ``buf[start:end]``, the raw bits
+    ``rbuf[rstart:]``.
     """
     minval, maxval = _value_range(bits, signed)
-    mdl = rcm.new_models(scan.N_MODELS)
-    mdl2 = rcm.new_models(scan.N_MODELS2 if mixing else 1)
-    mixw = np.full((scan.N_POS * scan.N_MIXSEL, 4), scan.MIX_W0, np.int64)
     bias = np.zeros((scan.N_BIAS, 3), np.int64)  # sum, count + 1, mean (see scan._code_frame)
     bias[:, 1] = 1
-    end = len(buf)
-    st = np.array(rcm.rc_start(buf, start, end, dec), np.int64)
+    end = len(buf) if end is None else end
+    if fast:
+        tree = fastk.new_tree()
+        st = np.zeros(6, np.int64)
+        st[:3] = rcm.rc_start(buf, start, end, dec)
+        st[5] = rstart
+    else:
+        mdl = rcm.new_models(scan.N_MODELS)
+        mdl2 = rcm.new_models(scan.N_MODELS2 if mixing else 1)
+        mixw = np.full((scan.N_POS * scan.N_MIXSEL, 4), scan.MIX_W0, np.int64)
+        st = np.array(rcm.rc_start(buf, start, end, dec), np.int64)
     slack = 1.5 if mask & ((1 << scan.N_INTRA) - 1) else 1.0
     prev_t = {}  # z -> padded frame of the previous time point
     i = 0
@@ -158,12 +168,17 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
                                    None if tref is None else work.interior(tref), secondary, slack)
                 refcodes[i] = code
             A, B, nref = _refs_for(code, zprev, tref)
-            n_act = scan.active_predictors(mask, nref, work.act)
-            err = work.errors(n_act)
-            scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
-                            nref, work.y, work.x, minval, maxval, bits, near, work.act, n_act, err,
-                            work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
-                            work.squash, work.stretch, st, buf, end)
+            if fast:  # one reference at most (a second one, if a stream names it, is ignored)
+                fastk.fast_frame(dec, P, work.dummy if A is None else A, nref, work.y, work.x, minval, maxval,
+                                 bits, near, work.eb, tree, bias, work.recip, st, buf, end, rbuf,
+                                 len(rbuf))
+            else:
+                n_act = scan.active_predictors(mask, nref, work.act)
+                err = work.errors(n_act)
+                scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
+                                nref, work.y, work.x, minval, maxval, bits, near, work.act, n_act, err,
+                                work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
+                                work.squash, work.stretch, st, buf, end)
             if dec:
                 put_frame(t, z, work.interior(P))
             if stop_frame is not None and i >= stop_frame:
@@ -323,13 +338,22 @@ def max_abs_error(a: np.ndarray, b: np.ndarray) -> int:
 def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> bytes:
     n_frames = len(tr) * len(zr)
     raw_size = n_frames * work.y * work.x * dtype.itemsize
-    head = 1 + n_frames
+    head = 1 + n_frames + (4 if params.fast else 0)  # the fast scan's payload: mode, refs, u32 length
     cap = head + raw_size + raw_size // 8 + 64
     out = np.zeros(cap, np.uint8)
-    refcodes = out[1:head]
+    refcodes = out[1:1 + n_frames]
+    rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
-                    params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref)
+                    params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
+                    fast=params.fast, rbuf=rbuf)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
+    if params.fast:
+        rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
+        if n <= cap and rn <= len(rbuf) and n + rn - head < raw_size:
+            out[0] = fmt.SLAB_FAST
+            out[head - 4:head] = np.frombuffer((n - head).to_bytes(4, "little"), np.uint8)
+            return out[:n].tobytes() + rbuf[:rn].tobytes()
+        n = cap + 1  # did not fit, or no smaller than the words: store them verbatim
     if n > cap or n - head >= raw_size:
         # incompressible (noise): store the words verbatim so the size never grows by more than
         # the slab header (verbatim is also lossless, so it keeps any near bound)
@@ -365,6 +389,9 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                                f"{1 + n_frames}-byte frame table", slab=s)
     mode = int(data[0])
     refcodes = data[1:1 + n_frames]
+    if fmt.MODE_SINCE.get(mode, 1) > hdr.version:
+        raise CorruptDataError(f"slab {s}: payload mode {mode} does not exist in format version {hdr.version}",
+                               slab=s)
     _, _, Y, X = hdr.tzyx
     if mode == fmt.SLAB_RAW:
         want = n_frames * Y * X * hdr.dtype.itemsize
@@ -376,8 +403,8 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
             for j, z in enumerate(zr):
                 put(t, z, raw[i, j])
         return
-    if mode != fmt.SLAB_CODED:
-        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 or 1)", slab=s)
+    if mode not in fmt.CODED_MODES:
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0, 1 or 2)", slab=s)
     if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
         raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
     # a reference must exist inside the slab: z-references need z > z0, t-references t > t0
@@ -387,10 +414,21 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
     if needs_z[:, 0].any() or needs_t[0, :].any():
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
+    start, end, rstart = 1 + n_frames, len(data), len(data)
+    if mode == fmt.SLAB_FAST:
+        if len(data) < start + 4:
+            raise CorruptDataError(f"slab {s}: payload of {len(data)} bytes ends inside its header", slab=s)
+        rc_len = int.from_bytes(data[start:start + 4].tobytes(), "little")
+        start += 4
+        if rc_len > len(data) - start:
+            raise CorruptDataError(f"slab {s}: range-coded part of {rc_len} bytes overruns the "
+                                   f"{len(data) - start} bytes left in the payload", slab=s)
+        end = rstart = start + rc_len
     st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
-                    hdr.near, signed, data, 1 + n_frames, stop_frame=stop_frame)
-    if stop_frame is None and st[2] > len(data) + 4:
-        raise CorruptDataError(f"slab {s}: coded data ends {int(st[2]) - len(data)} bytes early", slab=s)
+                    hdr.near, signed, data, start, stop_frame=stop_frame, fast=mode == fmt.SLAB_FAST,
+                    end=end, rbuf=data, rstart=rstart)
+    if stop_frame is None and (st[2] > end + 4 or (mode == fmt.SLAB_FAST and st[5] > len(data) + 4)):
+        raise CorruptDataError(f"slab {s}: coded data ends early", slab=s)
 
 
 def _check_out(out, hdr):

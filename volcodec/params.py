@@ -49,6 +49,7 @@ class EffortParams:
     predictor_mask: int
     secondary_ref: bool  # in 4-D, also predict from the second reference (slice and time point)
     mixing: bool = False  # two models per decision, logistic mixing (slower, smaller)
+    fast: bool = False  # the fast scan (one predictor, one multi-symbol decision per voxel)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -58,7 +59,7 @@ _ALL_INTRA = (P_MED, P_PLANE, P_W, P_N, P_NE_GRAD, P_AVG, P_NE, P_NNE, P_2N, P_2
 _ALL_REF = (R_W, R_N, R_MED, R_SAME, R_WN)
 
 EFFORTS = {
-    1: EffortParams(1, _mask((), (R_WN,)), False),  # one predictor: MED, or R_WN with a reference
+    1: EffortParams(1, _mask((), (R_WN,)), False, fast=True),  # MED, or R_WN with a reference
     2: EffortParams(2, _mask((P_MED, P_AVG), (R_WN,)), False),
     3: EffortParams(3, _mask((P_MED, P_AVG, P_2N, P_2W), (R_W, R_WN)), False),
     4: EffortParams(4, _mask((P_MED, P_AVG, P_2N, P_2W, P_NE, P_NNE), (R_W, R_WN, R_MED)), False),

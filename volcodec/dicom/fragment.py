@@ -141,7 +141,7 @@ def _prediction_refs(stream: bytes, members: list[int], samples: int, z_len: int
         streams.append(streams[0][hdr.plane[0]:hdr.plane[0] + hdr.plane[1]])
     for s in streams:
         off, length, _ = read_header(s).slabs[0]
-        if s[off] != fmt.SLAB_CODED:
+        if s[off] not in fmt.CODED_MODES:
             continue
         codes = s[off + 1:off + 1 + len(members) * samples]
         for c, code in enumerate(codes):

@@ -1,0 +1,360 @@
+"""The fast scan (format version 2, slab mode 2): one predictor, one multi-symbol decision per voxel.
+
+Where :mod:`scan` binarises each residual into about five adaptive binary decisions (each a
+data-dependent branch the CPU mispredicts), this scan codes a voxel with ONE adaptive decision
+over a 16-symbol alphabet and a few raw bits, in the manner of JPEG XL's hybrid integers and
+AV1's multi-symbol range coder:
+
+* ``s`` (the shift) comes from the local activity, so ``u = |e| >> s`` is a small number whose
+  distribution, in activity class ``q``, barely depends on the scale;
+* ``u`` becomes a token: 0..7 stand for themselves, 8..13 give the bit length (4, 5 or 6) and the
+  bit below the leading one, 14 covers 64..127, and 15 escapes to a bit length coded raw;
+* the token is range-coded with the adaptive cumulative distribution of class ``q``; the symbol is
+  found by comparing the code value with every boundary at once (no division, no search branch);
+* the bits below the token (``s`` low bits and the token's own) and the sign go verbatim to a
+  separate bit stream, read 32 bits at a time.
+
+Prediction and bias cancellation are those of :mod:`scan` with a single predictor (MED, or R_WN
+with a reference frame). Symbols as in :mod:`scan`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .._jit import kernel
+from .rangecoder import MASK32, TOP, bitlen, rc_carry, rc_normalize
+from .scan import BIAS_COUNT_MAX, N_BIAS_E, N_FRAC, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
+
+NSYM = 16
+CDF_BITS = 15
+CDF_ONE = 1 << CDF_BITS
+STATE_SHIFT = 8  # the distributions are kept with 8 more bits than the coder uses, so slow
+STATE_ONE = CDF_ONE << STATE_SHIFT  # adaptation rates still move small probabilities
+MIN_FREQ = 1  # every token keeps at least this much of CDF_ONE, so none becomes uncodable
+TOK_ESC = NSYM - 1
+RATE_MIN = 4
+TREE_DEPTH = 4  # NSYM = 2 ** TREE_DEPTH
+# adaptation shift by observation count: fast while a model is new (models restart every slab)
+RATE_OF = np.array([RATE_MIN + (n > 15) + (n > 47) + (n > 127) for n in range(256)], np.int64)
+S_OFF = 5  # u = |e| >> s with s = bit_length(activity) - S_OFF: u is typically 2..6
+S_MAX = 25  # a token's raw bits, s low bits and the sign fit one 32-bit read
+ESC_LEN_BITS = 5  # the escape's bit length (8..33) - 8
+N_CTX = NQ * 16
+
+# token -> smallest u it stands for, and how many raw bits follow it (the escape is coded apart)
+TOK_BASE = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 64, 0], np.int64)
+TOK_BITS = np.array([0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 3, 3, 4, 4, 6, 0], np.int64)
+
+
+def _token_table() -> np.ndarray:
+    tok = np.empty(128, np.int64)
+    for u in range(128):
+        t = int(np.searchsorted(TOK_BASE[:TOK_ESC], u, side="right")) - 1
+        tok[u] = t
+    return tok
+
+
+TOK_OF = _token_table()  # u (< 128) -> token
+
+
+def new_tree() -> np.ndarray:
+    """Fresh token models: per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count]."""
+    tree = np.zeros((N_CTX * NSYM, 2), np.int32)
+    tree[:, 0] = 1 << 15
+    return tree
+
+
+def cdf_targets() -> np.ndarray:
+    """Row 0: where each boundary moves when the coded token lies above it (towards 0, keeping
+    MIN_FREQ per token); row 1: when the token lies below it (towards CDF_ONE)."""
+    i = np.arange(NSYM + 1, dtype=np.int64)
+    return np.stack([i * MIN_FREQ, CDF_ONE - (NSYM - i) * MIN_FREQ]).astype(np.int32) << STATE_SHIFT
+
+
+@kernel
+def bw_write(v, n, bb, bn, pos, buf, end):
+    """Append the ``n`` (<= 32) low bits of ``v`` to the bit stream; whole 32-bit words go out
+    big-endian (never at or past ``end``; ``pos`` keeps counting). Returns (bb, bn, pos)."""
+    bb = (bb << n) | v
+    bn += n
+    if bn >= 32:
+        bn -= 32
+        w = bb >> bn
+        if pos + 4 <= end:
+            buf[pos] = (w >> 24) & 0xFF
+            buf[pos + 1] = (w >> 16) & 0xFF
+            buf[pos + 2] = (w >> 8) & 0xFF
+            buf[pos + 3] = w & 0xFF
+        pos += 4
+        bb &= (np.int64(1) << bn) - 1
+    return bb, bn, pos
+
+
+@kernel
+def bw_flush(bb, bn, pos, buf, end):
+    """Write the bits still held, zero-padded to whole bytes; returns the end position."""
+    while bn > 0:
+        take = min(bn, 8)
+        bn -= take
+        if pos < end:
+            buf[pos] = ((bb >> bn) << (8 - take)) & 0xFF
+        pos += 1
+    return pos
+
+
+@kernel
+def br_read(n, bb, bn, pos, buf, end):
+    """Read ``n`` (0..32) bits; zeros past ``end`` (the caller checks ``pos`` afterwards).
+    Returns (value, bb, bn, pos)."""
+    if bn < n:
+        w = np.int64(0)
+        for i in range(4):
+            b = np.int64(0)
+            if pos + i < end:
+                b = np.int64(buf[pos + i])
+            w = (w << 8) | b
+        bb = ((bb & ((np.int64(1) << bn) - 1)) << 32) | w
+        bn += 32
+        pos += 4
+    bn -= n
+    return (bb >> bn) & ((np.int64(1) << n) - 1), bb, bn, pos
+
+
+@kernel
+def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
+                tok_bits, bias, recip, st, buf, end, rbuf, rend):
+    """Encode (dec=0) or decode (dec=1) one padded frame ``P`` (against reference ``A`` when
+    ``nref`` > 0). ``cdf``/``cnt``/``bias`` carry the adaptive state across a slab's frames;
+    ``st`` = [x, rng, pos, bb, bn, rpos] is the range coder's and the bit stream's state, in
+    ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`."""
+    numba.literally(dec)
+    x_, rng, pos = st[0], st[1], st[2]
+    bb, bn, rpos = st[3], st[4], st[5]
+    span = np.int64(1) << bits
+    half = span >> 1
+    step = 2 * near + 1
+    kshift = bitlen(step) - 1
+    eb[:, :] = 0
+    v0 = np.int64(0)
+    if nref > 0:
+        v0 = np.int64(A[PAD_TOP, PAD_SIDE])
+    v0 = min(max(v0, minval), maxval)
+    P[PAD_TOP, 0] = v0
+    P[PAD_TOP, 1] = v0
+    for y in range(Y):
+        r = y + PAD_TOP
+        cur = y & 1
+        prv = cur ^ 1
+        if y > 0:
+            P[r, 0] = P[r - 1, PAD_SIDE]
+            P[r, 1] = P[r - 1, PAD_SIDE]
+            eb[cur, 0] = eb[prv, PAD_SIDE]
+            eb[cur, 1] = eb[prv, PAD_SIDE]
+            for j in range(2, 6, 2):
+                eb[j + cur, 0] = eb[j + prv, PAD_SIDE]
+                eb[j + cur, 1] = eb[j + prv, PAD_SIDE]
+        for x in range(X):
+            c = x + PAD_SIDE
+            if y == 0:
+                wv = P[r, c - 1]
+                P[r - 1, c - 1] = wv
+                P[r - 1, c] = wv
+                P[r - 1, c + 1] = wv
+                P[r - 2, c] = wv
+            W = np.int64(P[r, c - 1])
+            N = np.int64(P[r - 1, c])
+            NW = np.int64(P[r - 1, c - 1])
+            NE = np.int64(P[r - 1, c + 1])
+            if nref > 0:
+                R = np.int64(A[r, c])
+                p = R + ((W - np.int64(A[r, c - 1]) + N - np.int64(A[r - 1, c])) >> 1)
+                p2 = _med(W, N, NW)
+                tex_r = R
+                t2 = NW
+            else:
+                p = _med(W, N, NW)
+                p2 = (2 * (W + N) + NE - NW + 2) >> 2
+                tex_r = NW
+                t2 = np.int64(P[r, c - 2])
+            e1 = 2 * (eb[2 + cur, c - 1] + eb[2 + prv, c]) + eb[2 + prv, c - 1] + eb[2 + prv, c + 1] + eb[2 + cur, c - 2]
+            e2 = 2 * (eb[4 + cur, c - 1] + eb[4 + prv, c]) + eb[4 + prv, c - 1] + eb[4 + prv, c + 1] + eb[4 + cur, c - 2]
+            # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
+            # (w8[16 * a // t] without the division, which would sit on the decoder's critical path)
+            a = (e1 + 1) * 16
+            t = e1 + e2 + 2
+            wq = 8 - ((a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t) + (a >= 10 * t)
+                      + (a >= 12 * t) + (a >= 14 * t))
+            p8 = p * wq + p2 * (8 - wq)
+            act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1] + eb[cur, c - 2]
+                   + 2 * min(e1, e2))
+            q = _activity_class(act)
+            qb = min(q >> 2, N_BIAS_E - 1)
+            tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
+            bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (np.int64(P[r - 2, c]) * 8 > p8) * 32
+                    + (np.int64(P[r - 1, c + 2]) * 8 > p8) * 64)
+            p8c = p8 + bias[bctx, 2]
+            pred = min(max((p8c + 4) >> 3, minval), maxval)
+            s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
+            ctx = q * 16 + tex
+            if not dec:
+                e = np.int64(P[r, c]) - pred
+                if near == 0:
+                    if e < -half:
+                        e += span
+                    elif e >= half:
+                        e -= span
+                elif e >= 0:
+                    e = (e + near) // step
+                else:
+                    e = -((near - e) // step)
+                m = e if e >= 0 else -e
+                u = m >> s
+                tok = tok_of[u] if u < 128 else np.int64(TOK_ESC)
+            # ---- the token: four binary decisions down a tree of 15 adaptive models
+            node = np.int64(1)
+            for lvl in range(TREE_DEPTH):
+                i = ctx * NSYM + node
+                p0 = np.int64(tree[i, 0])
+                seen = np.int64(tree[i, 1])
+                bound = (rng >> 16) * p0
+                if dec:
+                    bit = np.int64(x_ >= bound)
+                else:
+                    bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
+                rate = rate_of[seen]
+                tree[i, 1] = seen + (seen < 255)
+                # branch-free: the bit is data, a branch on it would mispredict
+                mask = -bit
+                if dec:
+                    x_ -= bound & mask
+                else:
+                    x_ += bound & mask
+                rng = bound + ((rng - 2 * bound) & mask)
+                tree[i, 0] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
+                if not dec and x_ > MASK32:
+                    x_ &= MASK32
+                    rc_carry(pos, buf, end)
+                while rng < TOP:  # rc_normalize, inline (see the raw bits below)
+                    rng <<= 8
+                    if dec:
+                        x_ = ((x_ << 8) | (np.int64(buf[pos]) if pos < end else 0)) & MASK32
+                    else:
+                        if pos < end:
+                            buf[pos] = (x_ >> 24) & 0xFF
+                        x_ = (x_ << 8) & MASK32
+                    pos += 1
+                node = 2 * node + bit
+            tok = node - NSYM
+            # ---- raw bits: below the token, then the sign. The common case reads and writes the
+            # bit stream inline: a call that passes an array costs two atomic reference-count
+            # updates, more than the rest of the voxel's bit handling.
+            if tok < TOK_ESC:
+                nr = tok_bits[tok] + s
+                if dec:
+                    # take the sign bit too, and give it back below if the magnitude is zero
+                    if bn <= nr:
+                        w = np.int64(0)
+                        for k in range(4):
+                            w = (w << 8) | (np.int64(rbuf[rpos + k]) if rpos + k < rend else 0)
+                        bb = ((bb & ((np.int64(1) << bn) - 1)) << 32) | w
+                        bn += 32
+                        rpos += 4
+                    bn -= nr + 1
+                    val = (bb >> bn) & ((np.int64(2) << nr) - 1)
+                    m = (tok_base[tok] << s) + (val >> 1)
+                    nz = np.int64(m != 0)
+                    bn += 1 - nz
+                    e = m - 2 * m * (val & nz)
+                else:
+                    nz = np.int64(m != 0)
+                    nw = nr + nz
+                    bb = (bb << nw) | (((m - (tok_base[tok] << s)) << nz) | (np.int64(e < 0) & nz))
+                    bn += nw
+                    if bn >= 32:
+                        bn -= 32
+                        w = bb >> bn
+                        if rpos + 4 <= rend:
+                            rbuf[rpos] = (w >> 24) & 0xFF
+                            rbuf[rpos + 1] = (w >> 16) & 0xFF
+                            rbuf[rpos + 2] = (w >> 8) & 0xFF
+                            rbuf[rpos + 3] = w & 0xFF
+                        rpos += 4
+                        bb &= (np.int64(1) << bn) - 1
+            else:  # the escape: rare, so the helpers' call cost does not matter
+                if dec:
+                    kl, bb, bn, rpos = br_read(ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
+                    kl = min(kl + 8, 33)  # a damaged stream must not ask for more than 32 bits
+                    val, bb, bn, rpos = br_read(kl - 1, bb, bn, rpos, rbuf, rend)
+                    low, bb, bn, rpos = br_read(s, bb, bn, rpos, rbuf, rend)
+                    m = (((np.int64(1) << (kl - 1)) | val) << s) | low
+                    sg, bb, bn, rpos = br_read(np.int64(m != 0), bb, bn, rpos, rbuf, rend)
+                    e = -m if sg else m
+                else:
+                    kl = bitlen(u)
+                    bb, bn, rpos = bw_write(kl - 8, ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
+                    bb, bn, rpos = bw_write(u & ((np.int64(1) << (kl - 1)) - 1), kl - 1, bb, bn, rpos, rbuf,
+                                            rend)
+                    bb, bn, rpos = bw_write(m & ((np.int64(1) << s) - 1), s, bb, bn, rpos, rbuf, rend)
+                    bb, bn, rpos = bw_write(np.int64(e < 0), np.int64(m != 0), bb, bn, rpos, rbuf, rend)
+            if near == 0:
+                if dec:
+                    xv = pred + e
+                    if xv < minval:
+                        xv += span
+                    elif xv > maxval:
+                        xv -= span
+                    # a valid stream is in range here; a damaged one must not wrap the frame dtype
+                    P[r, c] = min(max(xv, minval), maxval)
+            else:
+                xv = min(max(pred + e * step, minval), maxval)
+                P[r, c] = xv
+            xv = np.int64(P[r, c])
+            d = xv - pred
+            eb[cur, c] = d if d >= 0 else -d
+            d = xv - p
+            eb[2 + cur, c] = d if d >= 0 else -d
+            d = xv - p2
+            eb[4 + cur, c] = d if d >= 0 else -d
+            bsum = bias[bctx, 0] + xv * 8 - p8
+            n = bias[bctx, 1] + 1
+            if n >= BIAS_COUNT_MAX:
+                bsum >>= 1
+                n = BIAS_COUNT_MAX // 2
+            bias[bctx, 0] = bsum
+            bias[bctx, 1] = n
+            bias[bctx, 2] = (bsum * recip[n]) >> 16
+        P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
+        P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
+        eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
+        eb[2 + cur, X + PAD_SIDE] = eb[2 + cur, X + PAD_SIDE - 1]
+        eb[4 + cur, X + PAD_SIDE] = eb[4 + cur, X + PAD_SIDE - 1]
+    st[0], st[1], st[2] = x_, rng, pos
+    st[3], st[4], st[5] = bb, bn, rpos
+    return 0
+
+
+@kernel
+def _fast_encode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base, tok_bits,
+                 bias, recip, st, buf, end, rbuf, rend):
+    return _fast_frame(0, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
+                       tok_bits, bias, recip, st, buf, end, rbuf, rend)
+
+
+@kernel
+def _fast_decode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base, tok_bits,
+                 bias, recip, st, buf, end, rbuf, rend):
+    return _fast_frame(1, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
+                       tok_bits, bias, recip, st, buf, end, rbuf, rend)
+
+
+_TGT = cdf_targets()
+
+
+def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias, recip, st, buf, end,
+               rbuf, rend):
+    """Encode (dec=1: decode) one frame with the fast scan compiled for this direction."""
+    f = _fast_decode if dec else _fast_encode
+    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, RATE_OF, TOK_OF, TOK_BASE, TOK_BITS, bias,
+             recip, st, buf, end, rbuf, rend)
