@@ -196,7 +196,7 @@ def test_bad_magic():
             volcodec.decode(bad)
 
 
-@pytest.mark.parametrize("version", [0, 2, 99, 65535])
+@pytest.mark.parametrize("version", [0, volcodec.FORMAT_VERSION + 1, 99, 65535])
 def test_unsupported_version(version):
     buf = volcodec.encode(volume((1, 2, 2)))
     for fix_crc in (True, False):

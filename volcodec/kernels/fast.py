@@ -1,21 +1,27 @@
-"""The fast scan (format version 2, slab mode 2): one predictor, one multi-symbol decision per voxel.
+"""The fast scan (format version 2, slab mode 2): the default effort's coder for lossless data.
 
-Where :mod:`scan` binarises each residual into about five adaptive binary decisions (each a
-data-dependent branch the CPU mispredicts), this scan codes a voxel with ONE adaptive decision
-over a 16-symbol alphabet and a few raw bits, in the manner of JPEG XL's hybrid integers and
-AV1's multi-symbol range coder:
+Where :mod:`scan` binarises each residual with an adaptive unary walk (a variable number of
+decisions, each a data-dependent branch), this scan codes every voxel with the same work: a token
+of four binary decisions down a tree, then verbatim bits in a second stream.
 
-* ``s`` (the shift) comes from the local activity, so ``u = |e| >> s`` is a small number whose
-  distribution, in activity class ``q``, barely depends on the scale;
+* Prediction: two predictors (R_WN and MED with a reference frame, MED and AVG without), blended
+  in eighths by the ratio of their local errors (no division), then the bias cancellation of
+  :mod:`scan`.
+* ``s`` (the shift) comes from the local activity, so ``u = |e| >> s`` is small (typically 2..6)
+  and its distribution, within an activity class, barely depends on the scale.
 * ``u`` becomes a token: 0..7 stand for themselves, 8..13 give the bit length (4, 5 or 6) and the
-  bit below the leading one, 14 covers 64..127, and 15 escapes to a bit length coded raw;
-* the token is range-coded with the adaptive cumulative distribution of class ``q``; the symbol is
-  found by comparing the code value with every boundary at once (no division, no search branch);
-* the bits below the token (``s`` low bits and the token's own) and the sign go verbatim to a
-  separate bit stream, read 32 bits at a time.
+  bit below the leading one, 14 covers 64..127, and 15 escapes (bit length - 8 in 5 raw bits, then
+  the bits below the leading one).
+* The token is coded by four binary decisions down a tree of 15 adaptive models per context
+  (activity class x texture), in the range coder of :mod:`rangecoder`; the updates are
+  branch-free, because the bits are data.
+* The bits below the token (its own, then ``s`` low bits) and the sign go verbatim to a second
+  stream of big-endian 32-bit words, written and read inline (no helper call that passes an
+  array: numba would pay two atomic reference-count updates per call).
 
-Prediction and bias cancellation are those of :mod:`scan` with a single predictor (MED, or R_WN
-with a reference frame). Symbols as in :mod:`scan`.
+Why not one multi-symbol decision (AV1 style)? Numba cannot vectorise the 16-wide search and
+update (its SLP vectoriser is off: it miscompiled), and scalar they cost more than the tree.
+Symbols as in :mod:`scan`.
 """
 
 from __future__ import annotations
@@ -24,15 +30,10 @@ import numba
 import numpy as np
 
 from .._jit import kernel
-from .rangecoder import MASK32, TOP, bitlen, rc_carry, rc_normalize
-from .scan import BIAS_COUNT_MAX, N_BIAS_E, N_FRAC, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
+from .rangecoder import MASK32, TOP, bitlen, rc_carry
+from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
 
 NSYM = 16
-CDF_BITS = 15
-CDF_ONE = 1 << CDF_BITS
-STATE_SHIFT = 8  # the distributions are kept with 8 more bits than the coder uses, so slow
-STATE_ONE = CDF_ONE << STATE_SHIFT  # adaptation rates still move small probabilities
-MIN_FREQ = 1  # every token keeps at least this much of CDF_ONE, so none becomes uncodable
 TOK_ESC = NSYM - 1
 RATE_MIN = 4
 TREE_DEPTH = 4  # NSYM = 2 ** TREE_DEPTH
@@ -64,13 +65,6 @@ def new_tree() -> np.ndarray:
     tree = np.zeros((N_CTX * NSYM, 2), np.int32)
     tree[:, 0] = 1 << 15
     return tree
-
-
-def cdf_targets() -> np.ndarray:
-    """Row 0: where each boundary moves when the coded token lies above it (towards 0, keeping
-    MIN_FREQ per token); row 1: when the token lies below it (towards CDF_ONE)."""
-    i = np.arange(NSYM + 1, dtype=np.int64)
-    return np.stack([i * MIN_FREQ, CDF_ONE - (NSYM - i) * MIN_FREQ]).astype(np.int32) << STATE_SHIFT
 
 
 @kernel
@@ -123,10 +117,12 @@ def br_read(n, bb, bn, pos, buf, end):
 
 
 @kernel
-def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
-                tok_bits, bias, recip, st, buf, end, rbuf, rend):
+def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
+                rbuf, rend):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` (against reference ``A`` when
-    ``nref`` > 0). ``cdf``/``cnt``/``bias`` carry the adaptive state across a slab's frames;
+    ``nref`` > 0). ``eb`` (6, X+4) holds the last two rows of absolute errors of the coded value
+    and of each predictor; ``tree``/``bias`` carry the adaptive state across a slab's frames;
+    ``tab`` is :data:`TABLES`;
     ``st`` = [x, rng, pos, bb, bn, rpos] is the range coder's and the bit stream's state, in
     ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`."""
     numba.literally(dec)
@@ -178,14 +174,18 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
                 p2 = (2 * (W + N) + NE - NW + 2) >> 2
                 tex_r = NW
                 t2 = np.int64(P[r, c - 2])
-            e1 = 2 * (eb[2 + cur, c - 1] + eb[2 + prv, c]) + eb[2 + prv, c - 1] + eb[2 + prv, c + 1] + eb[2 + cur, c - 2]
-            e2 = 2 * (eb[4 + cur, c - 1] + eb[4 + prv, c]) + eb[4 + prv, c - 1] + eb[4 + prv, c + 1] + eb[4 + cur, c - 2]
+            e1 = (2 * (eb[2 + cur, c - 1] + eb[2 + prv, c]) + eb[2 + prv, c - 1] + eb[2 + prv, c + 1]
+                  + eb[2 + cur, c - 2])
+            e2 = (2 * (eb[4 + cur, c - 1] + eb[4 + prv, c]) + eb[4 + prv, c - 1] + eb[4 + prv, c + 1]
+                  + eb[4 + cur, c - 2])
             # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
-            # (w8[16 * a // t] without the division, which would sit on the decoder's critical path)
+            # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
+            # would sit on the decoder's critical path)
             a = (e1 + 1) * 16
             t = e1 + e2 + 2
-            wq = 8 - ((a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t) + (a >= 10 * t)
-                      + (a >= 12 * t) + (a >= 14 * t))
+            # (np.int64 first: interpreted, numpy would add the comparisons as booleans, i.e. OR them)
+            wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
+                      + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
             p8 = p * wq + p2 * (8 - wq)
             act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1] + eb[cur, c - 2]
                    + 2 * min(e1, e2))
@@ -211,7 +211,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
                     e = -((near - e) // step)
                 m = e if e >= 0 else -e
                 u = m >> s
-                tok = tok_of[u] if u < 128 else np.int64(TOK_ESC)
+                tok = tab[T_TOK + u] if u < 128 else np.int64(TOK_ESC)
             # ---- the token: four binary decisions down a tree of 15 adaptive models
             node = np.int64(1)
             for lvl in range(TREE_DEPTH):
@@ -223,7 +223,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
                     bit = np.int64(x_ >= bound)
                 else:
                     bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
-                rate = rate_of[seen]
+                rate = tab[T_RATE + seen]
                 tree[i, 1] = seen + (seen < 255)
                 # branch-free: the bit is data, a branch on it would mispredict
                 mask = -bit
@@ -251,7 +251,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
             # bit stream inline: a call that passes an array costs two atomic reference-count
             # updates, more than the rest of the voxel's bit handling.
             if tok < TOK_ESC:
-                nr = tok_bits[tok] + s
+                nr = tab[T_BITS + tok] + s
                 if dec:
                     # take the sign bit too, and give it back below if the magnitude is zero
                     if bn <= nr:
@@ -263,14 +263,14 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
                         rpos += 4
                     bn -= nr + 1
                     val = (bb >> bn) & ((np.int64(2) << nr) - 1)
-                    m = (tok_base[tok] << s) + (val >> 1)
+                    m = (tab[T_BASE + tok] << s) + (val >> 1)
                     nz = np.int64(m != 0)
                     bn += 1 - nz
                     e = m - 2 * m * (val & nz)
                 else:
                     nz = np.int64(m != 0)
                     nw = nr + nz
-                    bb = (bb << nw) | (((m - (tok_base[tok] << s)) << nz) | (np.int64(e < 0) & nz))
+                    bb = (bb << nw) | (((m - (tab[T_BASE + tok] << s)) << nz) | (np.int64(e < 0) & nz))
                     bn += nw
                     if bn >= 32:
                         bn -= 32
@@ -336,25 +336,27 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rat
 
 
 @kernel
-def _fast_encode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base, tok_bits,
-                 bias, recip, st, buf, end, rbuf, rend):
-    return _fast_frame(0, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
-                       tok_bits, bias, recip, st, buf, end, rbuf, rend)
+def _fast_encode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
+                 rend):
+    return _fast_frame(0, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
+                       end, rbuf, rend)
 
 
 @kernel
-def _fast_decode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base, tok_bits,
-                 bias, recip, st, buf, end, rbuf, rend):
-    return _fast_frame(1, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, rate_of, tok_of, tok_base,
-                       tok_bits, bias, recip, st, buf, end, rbuf, rend)
+def _fast_decode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
+                 rend):
+    return _fast_frame(1, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
+                       end, rbuf, rend)
 
 
-_TGT = cdf_targets()
+# the small tables in one array (fewer array arguments: less register pressure in the voxel loop)
+T_RATE, T_TOK, T_BASE, T_BITS = 0, 256, 384, 400
+TABLES = np.concatenate([RATE_OF, TOK_OF, TOK_BASE, TOK_BITS]).astype(np.int64)
 
 
-def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias, recip, st, buf, end,
-               rbuf, rend):
+def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias, recip, st, buf, end, rbuf,
+               rend):
     """Encode (dec=1: decode) one frame with the fast scan compiled for this direction."""
     f = _fast_decode if dec else _fast_encode
-    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, RATE_OF, TOK_OF, TOK_BASE, TOK_BITS, bias,
-             recip, st, buf, end, rbuf, rend)
+    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, bias, recip, st, buf, end, rbuf,
+             rend)

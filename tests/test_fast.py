@@ -1,0 +1,150 @@
+"""The fast scan (format version 2, slab mode 2; kernels/fast.py): round trips at the edges of its
+token alphabet, the compiled kernel against the same code run as plain Python, and damaged or
+impossible mode-2 payloads.
+
+Small inputs only, so the file also runs under ``NUMBA_DISABLE_JIT=1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_format import forge, with_payload
+
+import volcodec
+from volcodec import codec
+from volcodec import format as fmt
+from volcodec.errors import CorruptDataError
+from volcodec.kernels import fast
+from volcodec.kernels import rangecoder as rcm
+from volcodec.kernels import scan
+
+
+def _smooth(shape, dtype, seed=0, step=40):
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    walk = np.cumsum(rng.integers(-step, step + 1, shape), axis=-1) + (int(info.min) + int(info.max)) // 2
+    return np.clip(walk, info.min, info.max).astype(dtype)
+
+
+def _modes(buf):
+    return [buf[off] for off, _, _ in volcodec.read_header(buf).slabs]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16", "uint32", "int32"])
+def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
+    a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
+    buf = volcodec.encode(a)
+    assert volcodec.read_header(buf).version == 2
+    assert fmt.SLAB_FAST in _modes(buf)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+
+
+def test_escape_tokens_and_extremes_round_trip():
+    # a smooth field (small shift s) with sparse full-range spikes: residuals far beyond the
+    # 128 * 2**s that tokens 0..14 cover take the escape; the extremes check the wrap-around
+    a = _smooth((3, 16, 16), "int32", seed=5, step=3)
+    rng = np.random.default_rng(6)
+    idx = rng.integers(0, a.size, 40)
+    a.flat[idx] = rng.integers(-(1 << 31), (1 << 31) - 1, 40, endpoint=True)
+    a.flat[:2] = (-(1 << 31), (1 << 31) - 1)
+    buf = volcodec.encode(a)
+    assert fmt.SLAB_FAST in _modes(buf)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+
+
+def test_fast_scan_4d_and_decode_frames():
+    a = _smooth((3, 5, 8, 7), "uint16", seed=8)
+    buf = volcodec.encode(a, slab=2, slab_t=2)
+    assert set(_modes(buf)) == {fmt.SLAB_FAST}
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+    flat = a.reshape(-1, 8, 7)
+    for k in (0, 6, 14):
+        np.testing.assert_array_equal(volcodec.decode_frames(buf, [k])[0], flat[k])
+
+
+@pytest.mark.parametrize("near", [1, 3, 1000])
+def test_fast_scan_near_lossless_when_asked(monkeypatch, near):
+    """The encoder sends near-lossless data to the binary scan; the fast scan's own near path
+    (a v2 decoder must read it) is checked by switching that off."""
+    a = _smooth((3, 10, 12), "int16", seed=9)
+    assert fmt.SLAB_FAST not in _modes(volcodec.encode(a, near=near))
+    monkeypatch.setattr(codec, "_FAST_NEAR", True)
+    buf = volcodec.encode(a, near=near)
+    assert fmt.SLAB_FAST in _modes(buf)
+    assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
+
+
+def _run_frame(kernel_fn, dec, frame, bits, signed, buf=None, start=0):
+    """One frame through ``kernel_fn`` (the compiled scan or its plain-Python twin); returns the
+    padded frame, the state, and the two output buffers."""
+    y, x = frame.shape
+    work = codec._Work(y, x, bits)
+    P = work.frame()
+    if not dec:
+        work.interior(P)[...] = frame
+    minval, maxval = codec._value_range(bits, signed)
+    bias = np.zeros((scan.N_BIAS, 3), np.int64)
+    bias[:, 1] = 1
+    if dec:  # one payload, as the decoder sees it: range-coded bytes, then the raw bits
+        rcbuf = rbuf = np.concatenate([buf[0], buf[1]])
+        end = rstart = len(buf[0])
+    else:
+        rcbuf = np.zeros(4 * frame.size + 64, np.uint8)
+        rbuf = np.zeros(8 * frame.size + 64, np.uint8)
+        end = len(rcbuf)
+        rstart = 0
+    st = np.zeros(6, np.int64)
+    st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
+    st[5] = rstart
+    kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES, bias,
+              work.recip, st, rcbuf, end, rbuf, len(rbuf))
+    return P, st, rcbuf, rbuf
+
+
+def test_compiled_scan_matches_plain_python():
+    """The same source run by numba and by the interpreter must write the same bytes and decode
+    them the same way (catches integer-width and shift semantics that differ under the JIT)."""
+    frame = _smooth((9, 11), "int16", seed=11, step=300)
+    frame[2, 3], frame[5, 7] = -32768, 32767
+    py = getattr(fast._fast_frame, "py_func", fast._fast_frame)
+    outs = []
+    for fn in (fast._fast_frame, py):
+        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True)
+        n = int(rcm.rc_flush(st[0], st[1], st[2], rcbuf, len(rcbuf)))
+        rn = int(fast.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
+        outs.append((rcbuf[:n].copy(), rbuf[:rn].copy()))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    for fn in (fast._fast_frame, py):
+        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, buf=outs[0])
+        np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
+
+
+def _fast_stream():
+    buf = volcodec.encode(_smooth((2, 12, 12), "uint16", seed=12), slab=2)
+    assert _modes(buf) == [fmt.SLAB_FAST]
+    return buf
+
+
+def test_mode_2_in_a_version_1_stream_is_refused():
+    buf = forge(_fast_stream(), version=1)
+    with pytest.raises(CorruptDataError, match="mode 2 does not exist in format version 1"):
+        volcodec.decode(buf)
+
+
+def test_range_coded_length_beyond_the_payload_is_refused():
+    buf = _fast_stream()
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytearray(buf[off:off + length])
+    payload[3:7] = (length * 4).to_bytes(4, "little")  # mode byte, 2 reference codes, then the u32
+    with pytest.raises(CorruptDataError, match="overruns"):
+        volcodec.decode(with_payload(buf, 0, bytes(payload)))
+
+
+def test_truncated_raw_bits_are_detected():
+    buf = _fast_stream()
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytes(buf[off:off + length])
+    with pytest.raises(CorruptDataError, match="slab 0"):
+        volcodec.decode(with_payload(buf, 0, payload[:len(payload) - 12]))
