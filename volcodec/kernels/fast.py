@@ -61,8 +61,9 @@ TOK_OF = _token_table()  # u (< 128) -> token
 
 
 def new_tree() -> np.ndarray:
-    """Fresh token models: per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count]."""
-    tree = np.zeros((N_CTX * NSYM, 2), np.int32)
+    """Fresh token models: per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count], and
+    16 more that the last context's leaves read as their (unused) children."""
+    tree = np.zeros((N_CTX * NSYM + NSYM, 2), np.int32)
     tree[:, 0] = 1 << 15
     return tree
 
@@ -214,9 +215,19 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 tok = tab[T_TOK + u] if u < 128 else np.int64(TOK_ESC)
             # ---- the token: four binary decisions down a tree of 15 adaptive models
             node = np.int64(1)
+            c0 = c1 = p0 = np.int64(0)
+            if dec:
+                p0 = np.int64(tree[ctx * NSYM + 1, 0])
             for lvl in range(TREE_DEPTH):
                 i = ctx * NSYM + node
-                p0 = np.int64(tree[i, 0])
+                if dec:
+                    # both children's probabilities, loaded before the bit is known: the next
+                    # decision then waits for a select, not for a load whose address needs the
+                    # bit (the encoder knows its bits: loading both would only cost it)
+                    c0 = np.int64(tree[i + node, 0])
+                    c1 = np.int64(tree[i + node + 1, 0])
+                else:
+                    p0 = np.int64(tree[i, 0])
                 seen = np.int64(tree[i, 1])
                 bound = (rng >> 16) * p0
                 if dec:
@@ -246,6 +257,8 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                         x_ = (x_ << 8) & MASK32
                     pos += 1
                 node = 2 * node + bit
+                if dec:
+                    p0 = c1 if bit else c0
             tok = node - NSYM
             # ---- raw bits: below the token, then the sign. The common case reads and writes the
             # bit stream inline: a call that passes an array costs two atomic reference-count
