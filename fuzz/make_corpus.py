@@ -108,6 +108,10 @@ def dicom_seed(words: np.ndarray, *, bits_stored: int | None = None, near: int =
     return out
 
 
+FIXTURES = Path(volcodec.__file__).resolve().parents[1] / "tests" / "fixtures"  # this checkout's
+LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc")  # slab mode 2 (the fast scan of version 2)
+
+
 def main() -> int:
     out = HERE / "corpus"
     out.mkdir(exist_ok=True)
@@ -116,6 +120,12 @@ def main() -> int:
         assert np.array_equal(volcodec.decode(buf), array)
         (out / f"{name}.vlc").write_bytes(buf)
         print(f"{name}.vlc  {len(buf)} bytes")
+    # older slab modes that the encoder no longer writes but the decoder must still read: the
+    # small write-once fixtures of the version that introduced them
+    for name in LEGACY:
+        buf = (FIXTURES / name).read_bytes()
+        (out / f"legacy_{name.replace('/', '_')}").write_bytes(buf)
+        print(f"legacy_{name.replace('/', '_')}  {len(buf)} bytes")
     out = HERE / "corpus_dicom"
     out.mkdir(exist_ok=True)
     for name, (words, kw) in dicom_seeds().items():

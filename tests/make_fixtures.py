@@ -11,7 +11,7 @@ exits with status 1 when it refused to write something. tests/test_format.py dec
 fixture on every run and compares it with its .npy.
 
 The volumes are small, synthetic and seeded, so the script is reproducible; they cover each dtype,
-3-D and 4-D, effort 1 (from version 2 the fast scan) and 9, words with bits above bits_stored (the high-bits plane, signed and
+3-D and 4-D, effort 1 (from version 2 the fast scan, from 3 its mode 3) and 9, words with bits above bits_stored (the high-bits plane, signed and
 unsigned), a raw-fallback noise slab beside a coded one, and near-lossless streams (whose .npy is the
 decoded volume, within near of the input).
 """
@@ -78,7 +78,8 @@ def _volumes():
         "mr_uint16_4d_near3_effort9": (mr, {"bits_stored": 12, "effort": 9, "slab": 2, "slab_t": 2, "near": 3}),
         "garbage_high_bits_int16_near1": (garbage_i, {"bits_stored": 11, "slab": 2, "near": 1}),
         "uint8_near40_extremes": (np.where(u8 > 128, 255, 0).astype(np.uint8), {"near": 40}),
-        # version 2 added the fast scan (effort 1, lossless): 4-D and 32-bit cases of it
+        # version 2 added the fast scan (effort 1, lossless): 4-D and 32-bit cases of it; version 3
+        # its mode 3 (shrunk bias means), which every effort-1 lossless fixture from v3 on holds
         "mr_uint16_4d_effort1": (mr, {"bits_stored": 12, "effort": 1, "slab": 2, "slab_t": 2}),
         "uint32_4d_effort1": (u32, {"effort": 1, "slab": 1, "slab_t": 2}),
     }

@@ -1,6 +1,6 @@
-"""The fast scan (format version 2, slab mode 2; kernels/fast.py): round trips at the edges of its
-token alphabet, the compiled kernel against the same code run as plain Python, and damaged or
-impossible mode-2 payloads.
+"""The fast scan (slab modes 2 and 3, format versions 2 and 3; kernels/fast.py): round trips at
+the edges of its token alphabet, the compiled kernel against the same code run as plain Python,
+and damaged or impossible fast-scan payloads. (Mode 2 streams are decoded by the v2 fixtures.)
 
 Small inputs only, so the file also runs under ``NUMBA_DISABLE_JIT=1``.
 """
@@ -35,8 +35,8 @@ def _modes(buf):
 def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
     a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
     buf = volcodec.encode(a)
-    assert volcodec.read_header(buf).version == 2
-    assert fmt.SLAB_FAST in _modes(buf)
+    assert volcodec.read_header(buf).version == 3
+    assert fmt.SLAB_FAST2 in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
@@ -49,14 +49,14 @@ def test_escape_tokens_and_extremes_round_trip():
     a.flat[idx] = rng.integers(-(1 << 31), (1 << 31) - 1, 40, endpoint=True)
     a.flat[:2] = (-(1 << 31), (1 << 31) - 1)
     buf = volcodec.encode(a)
-    assert fmt.SLAB_FAST in _modes(buf)
+    assert fmt.SLAB_FAST2 in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
 def test_fast_scan_4d_and_decode_frames():
     a = _smooth((3, 5, 8, 7), "uint16", seed=8)
     buf = volcodec.encode(a, slab=2, slab_t=2)
-    assert set(_modes(buf)) == {fmt.SLAB_FAST}
+    assert set(_modes(buf)) == {fmt.SLAB_FAST2}
     np.testing.assert_array_equal(volcodec.decode(buf), a)
     flat = a.reshape(-1, 8, 7)
     for k in (0, 6, 14):
@@ -66,16 +66,16 @@ def test_fast_scan_4d_and_decode_frames():
 @pytest.mark.parametrize("near", [1, 3, 1000])
 def test_fast_scan_near_lossless_when_asked(monkeypatch, near):
     """The encoder sends near-lossless data to the binary scan; the fast scan's own near path
-    (a v2 decoder must read it) is checked by switching that off."""
+    (a decoder must read it) is checked by switching that off."""
     a = _smooth((3, 10, 12), "int16", seed=9)
-    assert fmt.SLAB_FAST not in _modes(volcodec.encode(a, near=near))
+    assert not {fmt.SLAB_FAST, fmt.SLAB_FAST2} & set(_modes(volcodec.encode(a, near=near)))
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST in _modes(buf)
+    assert fmt.SLAB_FAST2 in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
-def _run_frame(kernel_fn, dec, frame, bits, signed, buf=None, start=0):
+def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None):
     """One frame through ``kernel_fn`` (the compiled scan or its plain-Python twin); returns the
     padded frame, the state, and the two output buffers."""
     y, x = frame.shape
@@ -98,39 +98,60 @@ def _run_frame(kernel_fn, dec, frame, bits, signed, buf=None, start=0):
     st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
     st[5] = rstart
     kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES, bias,
-              work.recip, st, rcbuf, end, rbuf, len(rbuf))
+              recip, st, rcbuf, end, rbuf, len(rbuf))
     return P, st, rcbuf, rbuf
 
 
-def test_compiled_scan_matches_plain_python():
+@pytest.mark.parametrize("recip", ["mode 2", "mode 3"])
+def test_compiled_scan_matches_plain_python(recip):
     """The same source run by numba and by the interpreter must write the same bytes and decode
     them the same way (catches integer-width and shift semantics that differ under the JIT)."""
+    recip = codec._TABLES[1] if recip == "mode 2" else fast.RECIP_PRIOR
     frame = _smooth((9, 11), "int16", seed=11, step=300)
     frame[2, 3], frame[5, 7] = -32768, 32767
     py = getattr(fast._fast_frame, "py_func", fast._fast_frame)
     outs = []
     for fn in (fast._fast_frame, py):
-        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True)
+        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip)
         n = int(rcm.rc_flush(st[0], st[1], st[2], rcbuf, len(rcbuf)))
         rn = int(fast.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         outs.append((rcbuf[:n].copy(), rbuf[:rn].copy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     for fn in (fast._fast_frame, py):
-        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, buf=outs[0])
+        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0])
         np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
 
 
 def _fast_stream():
     buf = volcodec.encode(_smooth((2, 12, 12), "uint16", seed=12), slab=2)
-    assert _modes(buf) == [fmt.SLAB_FAST]
+    assert _modes(buf) == [fmt.SLAB_FAST2]
     return buf
 
 
-def test_mode_2_in_a_version_1_stream_is_refused():
-    buf = forge(_fast_stream(), version=1)
-    with pytest.raises(CorruptDataError, match="mode 2 does not exist in format version 1"):
+@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2)])
+def test_a_mode_newer_than_the_stream_version_is_refused(mode, version):
+    buf = _fast_stream()
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytearray(buf[off:off + length])
+    payload[0] = mode
+    buf = forge(with_payload(buf, 0, bytes(payload)), version=version)
+    with pytest.raises(CorruptDataError, match=f"mode {mode} does not exist in format version {version}"):
         volcodec.decode(buf)
+
+
+def test_modes_2_and_3_differ_only_in_the_bias_means():
+    """A mode-3 payload relabelled mode 2 still parses (same layout) but does not give the volume
+    back (other pixels, or a stream that runs out): the decoder picks the bias table by mode."""
+    a = _smooth((2, 24, 24), "int16", seed=13, step=200)
+    buf = volcodec.encode(a, slab=2)
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytearray(buf[off:off + length])
+    assert payload[0] == fmt.SLAB_FAST2
+    payload[0] = fmt.SLAB_FAST
+    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
+    assert damaged.any() or not np.array_equal(got, a)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
 def test_range_coded_length_beyond_the_payload_is_refused():

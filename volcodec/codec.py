@@ -128,7 +128,7 @@ def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
 
 # ----------------------------------------------------------------------------- slab coding
 def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, near, signed, buf, start,
-               secondary=False, stop_frame=None, fast=False, end=None, rbuf=None, rstart=0):
+               secondary=False, stop_frame=None, fast=False, end=None, rbuf=None, rstart=0, recip=None):
     """Run the kernel over one slab's frames (t-major). Returns the coder state: the final byte
     position is ``st[2]`` (and, for the fast scan, the bit stream's ``st[5]``).
 
@@ -136,7 +136,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
     ``stop_frame`` (slab-local index) lets the decoder stop after the last frame it needs.
     ``fast`` selects the fast scan: the range coder uses ``buf[start:end]``, the raw bits
-    ``rbuf[rstart:]``.
+    ``rbuf[rstart:]``; ``recip`` is its bias table (default: plain means, slab mode 2).
     """
     minval, maxval = _value_range(bits, signed)
     bias = np.zeros((scan.N_BIAS, 3), np.int64)  # sum, count + 1, mean (see scan._code_frame)
@@ -172,7 +172,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             A, B, nref = _refs_for(code, zprev, tref)
             if fast:  # one reference at most (a second one, if a stream names it, is ignored)
                 fastk.fast_frame(dec, P, work.dummy if A is None else A, nref, work.y, work.x, minval, maxval,
-                                 bits, near, work.eb, tree, bias, work.recip, st, buf, end, rbuf,
+                                 bits, near, work.eb, tree, bias, work.recip if recip is None else recip,
+                                 st, buf, end, rbuf,
                                  len(rbuf))
             else:
                 n_act = scan.active_predictors(mask, nref, work.act)
@@ -351,12 +352,12 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
     rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
-                    fast=params.fast, rbuf=rbuf)
+                    fast=params.fast, rbuf=rbuf, recip=fastk.RECIP_PRIOR)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if params.fast:
         rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         if n <= cap and rn <= len(rbuf) and n + rn - head < raw_size:
-            out[0] = fmt.SLAB_FAST
+            out[0] = fmt.SLAB_FAST2
             out[head - 4:head] = np.frombuffer((n - head).to_bytes(4, "little"), np.uint8)
             return out[:n].tobytes() + rbuf[:rn].tobytes()
         n = cap + 1  # did not fit, or no smaller than the words: store them verbatim
@@ -410,7 +411,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                 put(t, z, raw[i, j])
         return
     if mode not in fmt.CODED_MODES:
-        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0, 1 or 2)", slab=s)
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 3)", slab=s)
     if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
         raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
     # a reference must exist inside the slab: z-references need z > z0, t-references t > t0
@@ -421,7 +422,8 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
     start, end, rstart = 1 + n_frames, len(data), len(data)
-    if mode == fmt.SLAB_FAST:
+    fast = mode in (fmt.SLAB_FAST, fmt.SLAB_FAST2)
+    if fast:
         if len(data) < start + 4:
             raise CorruptDataError(f"slab {s}: payload of {len(data)} bytes ends inside its header", slab=s)
         rc_len = int.from_bytes(data[start:start + 4].tobytes(), "little")
@@ -431,9 +433,9 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                                    f"{len(data) - start} bytes left in the payload", slab=s)
         end = rstart = start + rc_len
     st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
-                    hdr.near, signed, data, start, stop_frame=stop_frame, fast=mode == fmt.SLAB_FAST,
-                    end=end, rbuf=data, rstart=rstart)
-    ran_out = st[2] > end + 4 or (mode == fmt.SLAB_FAST and st[5] > len(data) + 4)
+                    hdr.near, signed, data, start, stop_frame=stop_frame, fast=fast, end=end, rbuf=data,
+                    rstart=rstart, recip=fastk.RECIP_PRIOR if mode == fmt.SLAB_FAST2 else None)
+    ran_out = st[2] > end + 4 or (fast and st[5] > len(data) + 4)
     if stop_frame is None and ran_out:
         raise CorruptDataError(f"slab {s}: coded data ends early", slab=s)
 

@@ -45,7 +45,7 @@ from .errors import (
 )
 
 MAGIC = b"\x89VOLC\r\n\x1a"
-FORMAT_VERSION = 2  # 2 added slab mode 2 (the fast scan); version 1 streams still decode
+FORMAT_VERSION = 3  # 2 added slab mode 2 (the fast scan), 3 mode 3; older streams still decode
 HEADER_SIZE = 68
 SLAB_ENTRY = struct.Struct("<QQI")
 _HEAD = struct.Struct("<8sHHBBBBI4IHHIQQI")
@@ -65,10 +65,11 @@ DEFAULT_MAX_VOXELS = 1 << 34
 MIN_BYTES_SHIFT = 13  # a coded voxel needs > 1/8192 byte
 
 # slab payload modes (first byte of each payload): 0 binary-decision scan (kernels/scan.py),
-# 1 verbatim words, 2 fast scan (kernels/fast.py, version >= 2)
-SLAB_CODED, SLAB_RAW, SLAB_FAST = 0, 1, 2
-CODED_MODES = (SLAB_CODED, SLAB_FAST)
-MODE_SINCE = {SLAB_CODED: 1, SLAB_RAW: 1, SLAB_FAST: 2}  # the first format version with each mode
+# 1 verbatim words, 2 fast scan (kernels/fast.py, version >= 2), 3 fast scan with shrunk bias
+# means (version >= 3)
+SLAB_CODED, SLAB_RAW, SLAB_FAST, SLAB_FAST2 = 0, 1, 2, 3
+CODED_MODES = (SLAB_CODED, SLAB_FAST, SLAB_FAST2)
+MODE_SINCE = {SLAB_CODED: 1, SLAB_RAW: 1, SLAB_FAST: 2, SLAB_FAST2: 3}  # first format version with each
 # per-frame reference codes (one byte per frame after the mode byte)
 REF_NONE, REF_Z, REF_T, REF_ZT, REF_TZ = 0, 1, 2, 3, 4
 N_REF_CODES = 5

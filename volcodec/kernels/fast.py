@@ -34,6 +34,10 @@ from .rangecoder import MASK32, TOP, bitlen, rc_carry
 from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
 
 NSYM = 16
+# slab mode 3: a context's bias mean is its error sum over (count + BIAS_PRIOR), i.e. shrunk toward
+# zero as if BIAS_PRIOR zero errors had been seen: a young context's mean is mostly noise, and the
+# plain mean (mode 2) over-corrects (1% larger on thick-slice CT)
+BIAS_PRIOR = 16
 TOK_ESC = NSYM - 1
 RATE_MIN = 4
 TREE_DEPTH = 4  # NSYM = 2 ** TREE_DEPTH
@@ -58,6 +62,8 @@ def _token_table() -> np.ndarray:
 
 
 TOK_OF = _token_table()  # u (< 128) -> token
+# 2**16 / (count + BIAS_PRIOR), in place of scan's 2**16 / count (the kernel takes either)
+RECIP_PRIOR = (1 << 16) // (np.arange(BIAS_COUNT_MAX + 1, dtype=np.int64) + BIAS_PRIOR)
 
 
 def new_tree() -> np.ndarray:
