@@ -97,8 +97,8 @@ def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None):
     st = np.zeros(6, np.int64)
     st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
     st[5] = rstart
-    kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES, bias,
-              recip, st, rcbuf, end, rbuf, len(rbuf))
+    kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES,
+              bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf))
     return P, st, rcbuf, rbuf
 
 

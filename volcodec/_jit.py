@@ -74,3 +74,11 @@ def kernel(func):
     """Compile ``func`` with the project's numba options."""
     _COMPILED_FROM.add(str(Path(func.__code__.co_filename).resolve()))
     return numba.njit(**OPTIONS)(func)
+
+
+def inline(func):
+    """Like :func:`kernel`, but numba copies the body into each caller before typing, so a caller
+    that passes a constant (say ``dec=1``) gets a copy where that constant is known: the branches
+    it decides fold away and do not take registers from the code that runs."""
+    _COMPILED_FROM.add(str(Path(func.__code__.co_filename).resolve()))
+    return numba.njit(inline="always", **OPTIONS)(func)

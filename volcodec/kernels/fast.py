@@ -26,10 +26,9 @@ Symbols as in :mod:`scan`.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .._jit import kernel
+from .._jit import inline, kernel
 from .rangecoder import MASK32, TOP, bitlen, rc_carry
 from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
 
@@ -67,11 +66,12 @@ RECIP_PRIOR = (1 << 16) // (np.arange(BIAS_COUNT_MAX + 1, dtype=np.int64) + BIAS
 
 
 def new_tree() -> np.ndarray:
-    """Fresh token models: per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count], and
-    16 more that the last context's leaves read as their (unused) children."""
+    """Fresh token models, flat (a 1-D array indexes without a multiply by a run-time row length):
+    per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count], and 16 more slots that the
+    last context's leaves read as their (unused) children."""
     tree = np.zeros((N_CTX * NSYM + NSYM, 2), np.int32)
     tree[:, 0] = 1 << 15
-    return tree
+    return tree.reshape(-1)
 
 
 @kernel
@@ -123,16 +123,17 @@ def br_read(n, bb, bn, pos, buf, end):
     return (bb >> bn) & ((np.int64(1) << n) - 1), bb, bn, pos
 
 
-@kernel
+@inline
 def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
                 rbuf, rend):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` (against reference ``A`` when
     ``nref`` > 0). ``eb`` (6, X+4) holds the last two rows of absolute errors of the coded value
-    and of each predictor; ``tree``/``bias`` carry the adaptive state across a slab's frames;
-    ``tab`` is :data:`TABLES`;
+    and of each predictor; ``tree`` (:func:`new_tree`) and ``bias`` (scan's bias table, flattened)
+    carry the adaptive state across a slab's frames; ``tab`` is :data:`TABLES`. Inlined into
+    :func:`_fast_encode` and :func:`_fast_decode`, each with ``dec`` a constant, so each holds only
+    its own direction's code;
     ``st`` = [x, rng, pos, bb, bn, rpos] is the range coder's and the bit stream's state, in
     ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`."""
-    numba.literally(dec)
     x_, rng, pos = st[0], st[1], st[2]
     bb, bn, rpos = st[3], st[4], st[5]
     span = np.int64(1) << bits
@@ -201,7 +202,8 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
             bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (np.int64(P[r - 2, c]) * 8 > p8) * 32
                     + (np.int64(P[r - 1, c + 2]) * 8 > p8) * 64)
-            p8c = p8 + bias[bctx, 2]
+            bi = 3 * bctx  # bias is flat: [sum, count + 1, mean] per context
+            p8c = p8 + bias[bi + 2]
             pred = min(max((p8c + 4) >> 3, minval), maxval)
             s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
             ctx = q * 16 + tex
@@ -223,25 +225,25 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             node = np.int64(1)
             c0 = c1 = p0 = np.int64(0)
             if dec:
-                p0 = np.int64(tree[ctx * NSYM + 1, 0])
+                p0 = np.int64(tree[2 * (ctx * NSYM + 1)])
             for lvl in range(TREE_DEPTH):
                 i = ctx * NSYM + node
                 if dec:
                     # both children's probabilities, loaded before the bit is known: the next
                     # decision then waits for a select, not for a load whose address needs the
                     # bit (the encoder knows its bits: loading both would only cost it)
-                    c0 = np.int64(tree[i + node, 0])
-                    c1 = np.int64(tree[i + node + 1, 0])
+                    c0 = np.int64(tree[2 * (i + node)])
+                    c1 = np.int64(tree[2 * (i + node) + 2])
                 else:
-                    p0 = np.int64(tree[i, 0])
-                seen = np.int64(tree[i, 1])
+                    p0 = np.int64(tree[2 * i])
+                seen = np.int64(tree[2 * i + 1])
                 bound = (rng >> 16) * p0
                 if dec:
                     bit = np.int64(x_ >= bound)
                 else:
                     bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
                 rate = tab[T_RATE + seen]
-                tree[i, 1] = seen + (seen < 255)
+                tree[2 * i + 1] = seen + (seen < 255)
                 # branch-free: the bit is data, a branch on it would mispredict
                 mask = -bit
                 if dec:
@@ -249,7 +251,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 else:
                     x_ += bound & mask
                 rng = bound + ((rng - 2 * bound) & mask)
-                tree[i, 0] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
+                tree[2 * i] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
@@ -336,14 +338,14 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             eb[2 + cur, c] = d if d >= 0 else -d
             d = xv - p2
             eb[4 + cur, c] = d if d >= 0 else -d
-            bsum = bias[bctx, 0] + xv * 8 - p8
-            n = bias[bctx, 1] + 1
+            bsum = bias[bi] + xv * 8 - p8
+            n = bias[bi + 1] + 1
             if n >= BIAS_COUNT_MAX:
                 bsum >>= 1
                 n = BIAS_COUNT_MAX // 2
-            bias[bctx, 0] = bsum
-            bias[bctx, 1] = n
-            bias[bctx, 2] = (bsum * recip[n]) >> 16
+            bias[bi] = bsum
+            bias[bi + 1] = n
+            bias[bi + 2] = (bsum * recip[n]) >> 16
         P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
         P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
         eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
@@ -377,5 +379,5 @@ def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias
                rend):
     """Encode (dec=1: decode) one frame with the fast scan compiled for this direction."""
     f = _fast_decode if dec else _fast_encode
-    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, bias, recip, st, buf, end, rbuf,
-             rend)
+    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, bias.reshape(-1), recip, st, buf, end,
+             rbuf, rend)
