@@ -117,6 +117,17 @@ def test_bitlen_small_exhaustive_16_bits():
     np.testing.assert_array_equal(got, [int(v).bit_length() for v in range(1 << 16)])
 
 
+def test_bitlen_search_small_matches_bitlen():
+    """The branch-free search (the fallback without numba's clz intrinsic) agrees with bitlen."""
+    vs = {0, 1, 2, 3} | set(range(1 << 12))
+    for k in range(1, 63):
+        vs |= {(1 << k) - 1, 1 << k, (1 << k) + 1}
+    vs = np.array(sorted(vs), np.int64)
+    got = np.empty(len(vs), np.int64)
+    _map_bitlen(vs, got)
+    np.testing.assert_array_equal(got, [rcm.bitlen_search(v) for v in vs])
+
+
 def test_activity_class_small_exhaustive_16_bits_and_powers_of_two():
     acts = set(range((1 << 16) + 1))
     for k in range(16, 41):

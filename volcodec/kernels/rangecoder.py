@@ -20,6 +20,7 @@ slot), which matters because models restart at every slab.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .._jit import kernel
@@ -132,9 +133,10 @@ def rc_raw(x, rng, value, nbits, dec):
 
 
 @kernel
-def bitlen(v):
+def bitlen_search(v):
     """Number of bits of 0 <= v < 2**63 (0 for 0): a branch-free binary search, because the
-    data-dependent branches of a loop or an if-ladder mispredict on residuals."""
+    data-dependent branches of a loop or an if-ladder mispredict on residuals. :func:`bitlen`
+    when numba's count-leading-zeros intrinsic is missing, and under ``NUMBA_DISABLE_JIT``."""
     t = np.int64(v >= np.int64(1) << 32)
     n = t << 5
     v >>= n
@@ -154,6 +156,20 @@ def bitlen(v):
     n += t
     v >>= t
     return n + v
+
+
+try:  # LLVM's ctlz: one instruction (lzcnt) where the search takes about twenty
+    from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
+except ImportError:  # pragma: no cover - an internal of numba that may move
+    _leading_zeros = None
+
+if _leading_zeros is None or numba.config.DISABLE_JIT:
+    bitlen = bitlen_search
+else:
+    @kernel
+    def bitlen(v):
+        """Number of bits of 0 <= v < 2**63 (0 for 0)."""
+        return 64 - np.int64(_leading_zeros(np.uint64(v)))
 
 
 @kernel
