@@ -133,7 +133,11 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
     :func:`_fast_encode` and :func:`_fast_decode`, each with ``dec`` a constant, so each holds only
     its own direction's code;
     ``st`` = [x, rng, pos, bb, bn, rpos] is the range coder's and the bit stream's state, in
-    ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`."""
+    ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`.
+
+    The tables are indexed with ``np.uint64(...)``: numba adds negative-index wrap-around code to
+    every signed index it cannot prove non-negative (three instructions each, a dozen indices per
+    voxel); these never are negative."""
     x_, rng, pos = st[0], st[1], st[2]
     bb, bn, rpos = st[3], st[4], st[5]
     span = np.int64(1) << bits
@@ -203,7 +207,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (np.int64(P[r - 2, c]) * 8 > p8) * 32
                     + (np.int64(P[r - 1, c + 2]) * 8 > p8) * 64)
             bi = 3 * bctx  # bias is flat: [sum, count + 1, mean] per context
-            p8c = p8 + bias[bi + 2]
+            p8c = p8 + bias[np.uint64(bi + 2)]
             pred = min(max((p8c + 4) >> 3, minval), maxval)
             s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
             ctx = q * 16 + tex
@@ -220,30 +224,30 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                     e = -((near - e) // step)
                 m = e if e >= 0 else -e
                 u = m >> s
-                tok = tab[T_TOK + u] if u < 128 else np.int64(TOK_ESC)
+                tok = tab[np.uint64(T_TOK + u)] if u < 128 else np.int64(TOK_ESC)
             # ---- the token: four binary decisions down a tree of 15 adaptive models
             node = np.int64(1)
             c0 = c1 = p0 = np.int64(0)
             if dec:
-                p0 = np.int64(tree[2 * (ctx * NSYM + 1)])
+                p0 = np.int64(tree[np.uint64(2 * (ctx * NSYM + 1))])
             for lvl in range(TREE_DEPTH):
                 i = ctx * NSYM + node
                 if dec:
                     # both children's probabilities, loaded before the bit is known: the next
                     # decision then waits for a select, not for a load whose address needs the
                     # bit (the encoder knows its bits: loading both would only cost it)
-                    c0 = np.int64(tree[2 * (i + node)])
-                    c1 = np.int64(tree[2 * (i + node) + 2])
+                    c0 = np.int64(tree[np.uint64(2 * (i + node))])
+                    c1 = np.int64(tree[np.uint64(2 * (i + node) + 2)])
                 else:
-                    p0 = np.int64(tree[2 * i])
-                seen = np.int64(tree[2 * i + 1])
+                    p0 = np.int64(tree[np.uint64(2 * i)])
+                seen = np.int64(tree[np.uint64(2 * i + 1)])
                 bound = (rng >> 16) * p0
                 if dec:
                     bit = np.int64(x_ >= bound)
                 else:
                     bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
-                rate = tab[T_RATE + seen]
-                tree[2 * i + 1] = seen + (seen < 255)
+                rate = tab[np.uint64(T_RATE + seen)]
+                tree[np.uint64(2 * i + 1)] = seen + (seen < 255)
                 # branch-free: the bit is data, a branch on it would mispredict
                 mask = -bit
                 if dec:
@@ -251,7 +255,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 else:
                     x_ += bound & mask
                 rng = bound + ((rng - 2 * bound) & mask)
-                tree[2 * i] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
+                tree[np.uint64(2 * i)] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
@@ -272,7 +276,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             # bit stream inline: a call that passes an array costs two atomic reference-count
             # updates, more than the rest of the voxel's bit handling.
             if tok < TOK_ESC:
-                nr = tab[T_BITS + tok] + s
+                nr = tab[np.uint64(T_BITS + tok)] + s
                 if dec:
                     # take the sign bit too, and give it back below if the magnitude is zero
                     if bn <= nr:
@@ -284,14 +288,15 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                         rpos += 4
                     bn -= nr + 1
                     val = (bb >> bn) & ((np.int64(2) << nr) - 1)
-                    m = (tab[T_BASE + tok] << s) + (val >> 1)
+                    m = (tab[np.uint64(T_BASE + tok)] << s) + (val >> 1)
                     nz = np.int64(m != 0)
                     bn += 1 - nz
                     e = m - 2 * m * (val & nz)
                 else:
                     nz = np.int64(m != 0)
                     nw = nr + nz
-                    bb = (bb << nw) | (((m - (tab[T_BASE + tok] << s)) << nz) | (np.int64(e < 0) & nz))
+                    low = m - (tab[np.uint64(T_BASE + tok)] << s)
+                    bb = (bb << nw) | ((low << nz) | (np.int64(e < 0) & nz))
                     bn += nw
                     if bn >= 32:
                         bn -= 32
@@ -338,14 +343,14 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             eb[2 + cur, c] = d if d >= 0 else -d
             d = xv - p2
             eb[4 + cur, c] = d if d >= 0 else -d
-            bsum = bias[bi] + xv * 8 - p8
-            n = bias[bi + 1] + 1
+            bsum = bias[np.uint64(bi)] + xv * 8 - p8
+            n = bias[np.uint64(bi + 1)] + 1
             if n >= BIAS_COUNT_MAX:
                 bsum >>= 1
                 n = BIAS_COUNT_MAX // 2
-            bias[bi] = bsum
-            bias[bi + 1] = n
-            bias[bi + 2] = (bsum * recip[n]) >> 16
+            bias[np.uint64(bi)] = bsum
+            bias[np.uint64(bi + 1)] = n
+            bias[np.uint64(bi + 2)] = (bsum * recip[np.uint64(n)]) >> 16
         P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
         P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
         eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
@@ -379,5 +384,5 @@ def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias
                rend):
     """Encode (dec=1: decode) one frame with the fast scan compiled for this direction."""
     f = _fast_decode if dec else _fast_encode
-    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, bias.reshape(-1), recip, st, buf, end,
-             rbuf, rend)
+    flat = bias.reshape(-1)
+    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, flat, recip, st, buf, end, rbuf, rend)
