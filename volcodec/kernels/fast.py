@@ -66,12 +66,10 @@ RECIP_PRIOR = (1 << 16) // (np.arange(BIAS_COUNT_MAX + 1, dtype=np.int64) + BIAS
 
 
 def new_tree() -> np.ndarray:
-    """Fresh token models, flat (a 1-D array indexes without a multiply by a run-time row length):
-    per context, 16 slots (slot 0 unused) of [P(0) in 16 bits, count], and 16 more slots that the
-    last context's leaves read as their (unused) children."""
-    tree = np.zeros((N_CTX * NSYM + NSYM, 2), np.int32)
-    tree[:, 0] = 1 << 15
-    return tree.reshape(-1)
+    """Fresh token models: per context, 16 slots (slot 0 unused) each holding P(0) in 16 bits
+    above an 8-bit observation count (one load and one store per decision), and 16 more slots
+    that the last context's leaves read as their (unused) children."""
+    return np.full(N_CTX * NSYM + NSYM, (1 << 15) << 8, np.int32)
 
 
 @kernel
@@ -227,27 +225,27 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 tok = tab[np.uint64(T_TOK + u)] if u < 128 else np.int64(TOK_ESC)
             # ---- the token: four binary decisions down a tree of 15 adaptive models
             node = np.int64(1)
-            c0 = c1 = p0 = np.int64(0)
+            w = c0 = c1 = np.int64(0)
             if dec:
-                p0 = np.int64(tree[np.uint64(2 * (ctx * NSYM + 1))])
+                w = np.int64(tree[np.uint64(ctx * NSYM + 1)])
             for lvl in range(TREE_DEPTH):
                 i = ctx * NSYM + node
                 if dec:
-                    # both children's probabilities, loaded before the bit is known: the next
-                    # decision then waits for a select, not for a load whose address needs the
-                    # bit (the encoder knows its bits: loading both would only cost it)
-                    c0 = np.int64(tree[np.uint64(2 * (i + node))])
-                    c1 = np.int64(tree[np.uint64(2 * (i + node) + 2)])
+                    # both children's models, loaded before the bit is known: the next decision
+                    # then waits for a select, not for a load whose address needs the bit (the
+                    # encoder knows its bits: loading both would only cost it)
+                    c0 = np.int64(tree[np.uint64(i + node)])
+                    c1 = np.int64(tree[np.uint64(i + node + 1)])
                 else:
-                    p0 = np.int64(tree[np.uint64(2 * i)])
-                seen = np.int64(tree[np.uint64(2 * i + 1)])
+                    w = np.int64(tree[np.uint64(i)])
+                p0 = w >> 8
+                seen = w & 255
                 bound = (rng >> 16) * p0
                 if dec:
                     bit = np.int64(x_ >= bound)
                 else:
                     bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
                 rate = tab[np.uint64(T_RATE + seen)]
-                tree[np.uint64(2 * i + 1)] = seen + (seen < 255)
                 # branch-free: the bit is data, a branch on it would mispredict
                 mask = -bit
                 if dec:
@@ -255,7 +253,8 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 else:
                     x_ += bound & mask
                 rng = bound + ((rng - 2 * bound) & mask)
-                tree[np.uint64(2 * i)] = p0 + (((65535 - 65534 * bit) - p0) >> rate)
+                p0 += ((65535 - 65534 * bit) - p0) >> rate
+                tree[np.uint64(i)] = (p0 << 8) | (seen + (seen < 255))
                 if not dec and x_ > MASK32:
                     x_ &= MASK32
                     rc_carry(pos, buf, end)
@@ -270,7 +269,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                     pos += 1
                 node = 2 * node + bit
                 if dec:
-                    p0 = c1 if bit else c0
+                    w = c1 if bit else c0
             tok = node - NSYM
             # ---- raw bits: below the token, then the sign. The common case reads and writes the
             # bit stream inline: a call that passes an array costs two atomic reference-count
