@@ -1,6 +1,6 @@
 """First-call latency of volcodec: import + first encode/decode, cold and warm JIT cache.
 
-    python -m benchmarks.latency [--shape 8,64,64] [--dtype uint16] [--bits 12] [--effort 5]
+    python -m benchmarks.latency [--shape 8,64,64] [--dtype uint16] [--bits 12] [--effort 1]
                                  [--cold-runs 1] [--warm-runs 3] [--repeats 5] [--out benchmarks/results]
 
 Each measurement runs in a fresh Python process (``sys.executable``), timed from inside the child:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", default="8,64,64", help="volume shape, comma-separated (default 8,64,64)")
     p.add_argument("--dtype", default="uint16", choices=["uint8", "uint16", "int16"])
     p.add_argument("--bits", type=int, default=12, help="Bits Stored of the synthetic volume (default 12)")
-    p.add_argument("--effort", type=int, default=5)
+    p.add_argument("--effort", type=int, default=1, help="default 1, the codec's default (the fast scan)")
     p.add_argument("--cold-runs", type=int, default=1, help="cold processes, each with a new cache dir")
     p.add_argument("--warm-runs", type=int, default=3, help="warm processes after the first cold one")
     p.add_argument("--repeats", type=int, default=5, help="steady-state calls per warm process")
