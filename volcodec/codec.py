@@ -128,15 +128,15 @@ def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
 
 # ----------------------------------------------------------------------------- slab coding
 def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, near, signed, buf, start,
-               secondary=False, stop_frame=None, fast=False, end=None, rbuf=None, rstart=0, recip=None):
+               secondary=False, stop_frame=None, fast=0, end=None, rbuf=None, rstart=0):
     """Run the kernel over one slab's frames (t-major). Returns the coder state: the final byte
     position is ``st[2]`` (and, for the fast scan, the bit stream's ``st[5]``).
 
     Encoder: ``get_frame(t, z)`` gives the original frame; ``refcodes`` is filled in.
     Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
     ``stop_frame`` (slab-local index) lets the decoder stop after the last frame it needs.
-    ``fast`` selects the fast scan: the range coder uses ``buf[start:end]``, the raw bits
-    ``rbuf[rstart:]``; ``recip`` is its bias table (default: plain means, slab mode 2).
+    ``fast`` (a fast-scan slab mode, 0 for the binary scan) selects the fast scan: the range coder
+    uses ``buf[start:end]``, the raw bits ``rbuf[rstart:]``, and the mode picks the bias means.
     """
     minval, maxval = _value_range(bits, signed)
     bias = np.zeros((scan.N_BIAS, 3), np.int64)  # sum, count + 1, mean (see scan._code_frame)
@@ -144,6 +144,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     end = len(buf) if end is None else end
     if fast:
         tree = fastk.new_tree()
+        recip = fastk.RECIP_PRIOR if fast == fmt.SLAB_FAST2 else work.recip  # mode 2: plain means
         st = np.zeros(6, np.int64)
         st[:3] = rcm.rc_start(buf, start, end, dec)
         st[5] = rstart
@@ -172,9 +173,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             A, B, nref = _refs_for(code, zprev, tref)
             if fast:  # one reference at most (a second one, if a stream names it, is ignored)
                 fastk.fast_frame(dec, P, work.dummy if A is None else A, nref, work.y, work.x, minval, maxval,
-                                 bits, near, work.eb, tree, bias, work.recip if recip is None else recip,
-                                 st, buf, end, rbuf,
-                                 len(rbuf))
+                                 bits, near, work.eb, tree, bias, recip, st, buf, end, rbuf, len(rbuf))
             else:
                 n_act = scan.active_predictors(mask, nref, work.act)
                 err = work.errors(n_act)
@@ -352,7 +351,7 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
     rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
-                    fast=params.fast, rbuf=rbuf, recip=fastk.RECIP_PRIOR)
+                    fast=fmt.SLAB_FAST2 if params.fast else 0, rbuf=rbuf)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if params.fast:
         rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
@@ -422,7 +421,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
     start, end, rstart = 1 + n_frames, len(data), len(data)
-    fast = mode in (fmt.SLAB_FAST, fmt.SLAB_FAST2)
+    fast = mode if mode in (fmt.SLAB_FAST, fmt.SLAB_FAST2) else 0
     if fast:
         if len(data) < start + 4:
             raise CorruptDataError(f"slab {s}: payload of {len(data)} bytes ends inside its header", slab=s)
@@ -434,7 +433,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         end = rstart = start + rc_len
     st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
                     hdr.near, signed, data, start, stop_frame=stop_frame, fast=fast, end=end, rbuf=data,
-                    rstart=rstart, recip=fastk.RECIP_PRIOR if mode == fmt.SLAB_FAST2 else None)
+                    rstart=rstart)
     ran_out = st[2] > end + 4 or (fast and st[5] > len(data) + 4)
     if stop_frame is None and ran_out:
         raise CorruptDataError(f"slab {s}: coded data ends early", slab=s)
