@@ -36,6 +36,8 @@ def seeds() -> dict[str, tuple[np.ndarray, dict]]:
     high = series.copy()
     high[0, 1, 2, 3] = 0xF00F  # above bits_stored = 10: a high-bits plane
     noise = rng.integers(0, 256, (2, 4, 4), dtype=np.uint8)
+    runs = np.zeros((2, 9, 12), np.uint16)  # flat padding around an object: run mode (slab mode 4)
+    runs[:, 3:7, 4:9] = series[0, 0, :4, :5]
     return {
         "int16_e1": (smooth, {"effort": 1, "slab": 2}),
         "int16_e5": (smooth, {"effort": 5, "slab": 3}),
@@ -47,6 +49,7 @@ def seeds() -> dict[str, tuple[np.ndarray, dict]]:
         "int8_bits3": ((g % 7 - 3).astype(np.int8), {"effort": 4, "bits_stored": 3, "slab": 4}),
         "uint32_e6": ((g * 100_003).astype(np.uint32), {"effort": 6}),
         "int32_1voxel": (np.array([[[-7]]], np.int32), {"effort": 2}),
+        "uint16_runs_e1": (runs, {"effort": 1}),
     }
 
 
@@ -109,7 +112,8 @@ def dicom_seed(words: np.ndarray, *, bits_stored: int | None = None, near: int =
 
 
 FIXTURES = Path(volcodec.__file__).resolve().parents[1] / "tests" / "fixtures"  # this checkout's
-LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc")  # slab mode 2 (the fast scan of version 2)
+# slab modes 2 (the fast scan of version 2) and 3 (version 3), which the encoder no longer writes
+LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc", "v3/uint8_3d.vlc")
 
 
 def main() -> int:

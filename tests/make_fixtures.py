@@ -11,9 +11,10 @@ exits with status 1 when it refused to write something. tests/test_format.py dec
 fixture on every run and compares it with its .npy.
 
 The volumes are small, synthetic and seeded, so the script is reproducible; they cover each dtype,
-3-D and 4-D, effort 1 (from version 2 the fast scan, from 3 its mode 3) and 9, words with bits above bits_stored (the high-bits plane, signed and
-unsigned), a raw-fallback noise slab beside a coded one, and near-lossless streams (whose .npy is the
-decoded volume, within near of the input).
+3-D and 4-D, effort 1 (from version 2 the fast scan, from 3 its mode 3, from 4 its mode 4 with
+runs) and 9, words with bits above bits_stored (the high-bits plane, signed and unsigned), a
+raw-fallback noise slab beside a coded one, and near-lossless streams (whose .npy is the decoded
+volume, within near of the input).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _volumes():
     u32 = (_ct((2, 2, 6, 7), 6).astype(np.int64) * 100_000 + 2_000_000_000).astype(np.uint32)
     i32 = rng.integers(-(1 << 31), (1 << 31) - 1, (2, 5, 6), endpoint=True).astype(np.int32)
     i32[0] = _ct((5, 6), 7).astype(np.int32) * 50_000
+    padded = ct.copy()  # a scanner's padding outside the field of view: flat, for run mode
+    yy, xx = np.mgrid[0:24, 0:20]
+    padded[:, ((yy - 11.5) / 12) ** 2 + ((xx - 9.5) / 10) ** 2 > 0.9] = -2048
+    padded[2, 5:9, 4:15] = 300  # flat inside too, with a different value
     return {
         # name: (array, encode keywords)
         "ct_int16_3d": (ct, {"bits_stored": 12, "slab": 4}),
@@ -82,6 +87,9 @@ def _volumes():
         # its mode 3 (shrunk bias means), which every effort-1 lossless fixture from v3 on holds
         "mr_uint16_4d_effort1": (mr, {"bits_stored": 12, "effort": 1, "slab": 2, "slab_t": 2}),
         "uint32_4d_effort1": (u32, {"effort": 1, "slab": 1, "slab_t": 2}),
+        # version 4: mode 4 (runs in flat areas, clipped bias errors), which every effort-1
+        # lossless fixture from v4 on holds; this one has long runs
+        "ct_padded_int16_effort1": (padded, {"effort": 1, "slab": 3}),
     }
 
 

@@ -1,6 +1,7 @@
-"""The fast scan (slab modes 2 and 3, format versions 2 and 3; kernels/fast.py): round trips at
-the edges of its token alphabet, the compiled kernel against the same code run as plain Python,
-and damaged or impossible fast-scan payloads. (Mode 2 streams are decoded by the v2 fixtures.)
+"""The fast scan (slab modes 2, 3 and 4, format versions 2 to 4; kernels/fast.py): round trips at
+the edges of its token alphabet and of run mode, the compiled kernel against the same code run as
+plain Python, and damaged or impossible fast-scan payloads. (Mode 2 and 3 streams are decoded by
+the v2 and v3 fixtures.)
 
 Small inputs only, so the file also runs under ``NUMBA_DISABLE_JIT=1``.
 """
@@ -35,8 +36,8 @@ def _modes(buf):
 def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
     a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
     buf = volcodec.encode(a)
-    assert volcodec.read_header(buf).version == 3
-    assert fmt.SLAB_FAST2 in _modes(buf)
+    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 4
+    assert fmt.SLAB_FAST_RUN in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
@@ -49,14 +50,14 @@ def test_escape_tokens_and_extremes_round_trip():
     a.flat[idx] = rng.integers(-(1 << 31), (1 << 31) - 1, 40, endpoint=True)
     a.flat[:2] = (-(1 << 31), (1 << 31) - 1)
     buf = volcodec.encode(a)
-    assert fmt.SLAB_FAST2 in _modes(buf)
+    assert fmt.SLAB_FAST_RUN in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
 def test_fast_scan_4d_and_decode_frames():
     a = _smooth((3, 5, 8, 7), "uint16", seed=8)
     buf = volcodec.encode(a, slab=2, slab_t=2)
-    assert set(_modes(buf)) == {fmt.SLAB_FAST2}
+    assert set(_modes(buf)) == {fmt.SLAB_FAST_RUN}
     np.testing.assert_array_equal(volcodec.decode(buf), a)
     flat = a.reshape(-1, 8, 7)
     for k in (0, 6, 14):
@@ -68,14 +69,81 @@ def test_fast_scan_near_lossless_when_asked(monkeypatch, near):
     """The encoder sends near-lossless data to the binary scan; the fast scan's own near path
     (a decoder must read it) is checked by switching that off."""
     a = _smooth((3, 10, 12), "int16", seed=9)
-    assert not {fmt.SLAB_FAST, fmt.SLAB_FAST2} & set(_modes(volcodec.encode(a, near=near)))
+    assert not set(fmt.FAST_MODES) & set(_modes(volcodec.encode(a, near=near)))
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST2 in _modes(buf)
+    assert fmt.SLAB_FAST_RUN in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
-def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None):
+def _flat_patches(shape, dtype, seed):
+    """Runs of every kind: flat patches (runs stopping short, at the row's end, at the limit the
+    row above sets, longer than the biggest block), noise between them, and lone pixels in them."""
+    rng = np.random.default_rng(seed)
+    a = _smooth(shape, dtype, seed=seed, step=20)
+    info = np.iinfo(dtype)
+    for _ in range(3 * int(np.prod(shape[:-2]))):
+        y0, x0 = rng.integers(0, shape[-2] - 1), rng.integers(0, shape[-1] - 1)
+        h, w = rng.integers(2, shape[-2] + 1), rng.integers(2, shape[-1] + 1)
+        lead = tuple(rng.integers(0, n) for n in shape[:-2])
+        a[lead + (slice(y0, y0 + h), slice(x0, x0 + w))] = rng.choice([info.min, info.max, 0, 7])
+    idx = rng.integers(0, a.size, a.size // 50)
+    a.flat[idx] = a.flat[idx] + 1 if info.max > 1000 else a.flat[idx] // 2
+    a[..., -3:, :] = a[..., -4:-3, :]  # whole rows that repeat the row above
+    return a
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32"])
+def test_runs_round_trip(dtype):
+    a = _flat_patches((2, 3, 40, 37), dtype, seed=21)
+    buf = volcodec.encode(a, slab=3, slab_t=2)
+    assert set(_modes(buf)) == {fmt.SLAB_FAST_RUN}
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+    np.testing.assert_array_equal(volcodec.decode_frames(buf, [4])[0], a[1, 1])
+
+
+def test_runs_make_flat_data_smaller_and_mode_3_cannot_read_them():
+    """A frame that is mostly flat codes smaller with runs than mode 3 would code it; the payload
+    relabelled mode 3 does not give the volume back: the mode byte switches runs on."""
+    a = np.zeros((2, 64, 64), np.uint16)
+    a[:, 20:40, 10:50] = _smooth((2, 20, 40), "uint16", seed=22, step=30)
+    buf = volcodec.encode(a, slab=2)
+    hdr = volcodec.read_header(buf)
+    off, length, _ = hdr.slabs[0]
+    payload = bytearray(buf[off:off + length])
+    assert payload[0] == fmt.SLAB_FAST_RUN
+    payload[0] = fmt.SLAB_FAST2
+    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
+    assert damaged.any() or not np.array_equal(got, a)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+
+
+def test_a_blank_slab_is_padded_to_the_floor_the_decoder_checks():
+    """Runs code a constant frame of 2048 rows in one decision per row, under the floor of one
+    byte per 8192 voxels that stops a tiny file from declaring a huge volume: the encoder pads
+    the payload up to that floor."""
+    a = np.full((2, 2048, 64), 1234, np.uint16)
+    buf = volcodec.encode(a, slab=2)
+    hdr = volcodec.read_header(buf)
+    _, length, _ = hdr.slabs[0]
+    assert length == fmt.slab_floor(2, 2048, 64)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+
+
+@pytest.mark.parametrize("near", [1, 4])
+def test_runs_keep_the_near_bound(monkeypatch, near):
+    """Near-lossless runs take voxels within ``near`` of W (the fast scan's near path, which a
+    decoder must read, switched on)."""
+    rng = np.random.default_rng(23)
+    a = _flat_patches((3, 24, 30), "int16", seed=23)
+    a += rng.integers(-near, near + 1, a.shape).astype(np.int16) * (a == 7)
+    monkeypatch.setattr(codec, "_FAST_NEAR", True)
+    buf = volcodec.encode(a, near=near)
+    assert fmt.SLAB_FAST_RUN in _modes(buf)
+    assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
+
+
+def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0):
     """One frame through ``kernel_fn`` (the compiled scan or its plain-Python twin); returns the
     padded frame, the state, and the two output buffers."""
     y, x = frame.shape
@@ -94,42 +162,45 @@ def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None):
         rbuf = np.zeros(8 * frame.size + 64, np.uint8)
         end = len(rcbuf)
         rstart = 0
-    st = np.zeros(6, np.int64)
+    st = fast.new_state()
     st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
     st[5] = rstart
     kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES,
-              bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf))
+              bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf), runs, rcm.new_models(fast.N_RUN))
     return P, st, rcbuf, rbuf
 
 
-@pytest.mark.parametrize("recip", ["mode 2", "mode 3"])
-def test_compiled_scan_matches_plain_python(recip):
+@pytest.mark.parametrize("mode", [2, 3, 4])
+def test_compiled_scan_matches_plain_python(mode):
     """The same source run by numba and by the interpreter must write the same bytes and decode
     them the same way (catches integer-width and shift semantics that differ under the JIT)."""
-    recip = codec._TABLES[1] if recip == "mode 2" else fast.RECIP_PRIOR
+    recip = codec._TABLES[1] if mode == 2 else fast.RECIP_PRIOR
+    runs = int(mode == 4)
     frame = _smooth((9, 11), "int16", seed=11, step=300)
     frame[2, 3], frame[5, 7] = -32768, 32767
+    frame[4:8, 2:] = 5  # flat rows for run mode: runs to the row's end, and one cut short
+    frame[6, 9] = 6
     py = getattr(fast._fast_frame, "py_func", fast._fast_frame)
     outs = []
     for fn in (fast._fast_frame, py):
-        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip)
+        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip, runs=runs)
         n = int(rcm.rc_flush(st[0], st[1], st[2], rcbuf, len(rcbuf)))
         rn = int(fast.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         outs.append((rcbuf[:n].copy(), rbuf[:rn].copy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     for fn in (fast._fast_frame, py):
-        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0])
+        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs)
         np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
 
 
 def _fast_stream():
     buf = volcodec.encode(_smooth((2, 12, 12), "uint16", seed=12), slab=2)
-    assert _modes(buf) == [fmt.SLAB_FAST2]
+    assert _modes(buf) == [fmt.SLAB_FAST_RUN]
     return buf
 
 
-@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2)])
+@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3)])
 def test_a_mode_newer_than_the_stream_version_is_refused(mode, version):
     buf = _fast_stream()
     off, length, _ = volcodec.read_header(buf).slabs[0]
@@ -140,10 +211,11 @@ def test_a_mode_newer_than_the_stream_version_is_refused(mode, version):
         volcodec.decode(buf)
 
 
-def test_modes_2_and_3_differ_only_in_the_bias_means():
+def test_modes_2_and_3_differ_only_in_the_bias_means(monkeypatch):
     """A mode-3 payload relabelled mode 2 still parses (same layout) but does not give the volume
     back (other pixels, or a stream that runs out): the decoder picks the bias table by mode."""
     a = _smooth((2, 24, 24), "int16", seed=13, step=200)
+    monkeypatch.setattr(codec.fmt, "SLAB_FAST_RUN", fmt.SLAB_FAST2)  # the encoder writes mode 3
     buf = volcodec.encode(a, slab=2)
     off, length, _ = volcodec.read_header(buf).slabs[0]
     payload = bytearray(buf[off:off + length])

@@ -144,8 +144,10 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     end = len(buf) if end is None else end
     if fast:
         tree = fastk.new_tree()
-        recip = fastk.RECIP_PRIOR if fast == fmt.SLAB_FAST2 else work.recip  # mode 2: plain means
-        st = np.zeros(6, np.int64)
+        recip = work.recip if fast == fmt.SLAB_FAST else fastk.RECIP_PRIOR  # mode 2: plain means
+        runs = int(fast == fmt.SLAB_FAST_RUN)
+        rmdl = rcm.new_models(fastk.N_RUN)
+        st = fastk.new_state()
         st[:3] = rcm.rc_start(buf, start, end, dec)
         st[5] = rstart
     else:
@@ -173,7 +175,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             A, B, nref = _refs_for(code, zprev, tref)
             if fast:  # one reference at most (a second one, if a stream names it, is ignored)
                 fastk.fast_frame(dec, P, work.dummy if A is None else A, nref, work.y, work.x, minval, maxval,
-                                 bits, near, work.eb, tree, bias, recip, st, buf, end, rbuf, len(rbuf))
+                                 bits, near, work.eb, tree, bias, recip, st, buf, end, rbuf, len(rbuf), runs, rmdl)
             else:
                 n_act = scan.active_predictors(mask, nref, work.act)
                 err = work.errors(n_act)
@@ -351,14 +353,17 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
     rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
-                    fast=fmt.SLAB_FAST2 if params.fast else 0, rbuf=rbuf)
+                    fast=fmt.SLAB_FAST_RUN if params.fast else 0, rbuf=rbuf)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if params.fast:
         rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         if n <= cap and rn <= len(rbuf) and n + rn - head < raw_size:
-            out[0] = fmt.SLAB_FAST2
+            out[0] = fmt.SLAB_FAST_RUN
             out[head - 4:head] = np.frombuffer((n - head).to_bytes(4, "little"), np.uint8)
-            return out[:n].tobytes() + rbuf[:rn].tobytes()
+            # runs can cost less than the floor the decoder checks (a blank slab): zeros after the
+            # bit stream are never read
+            pad = max(0, fmt.slab_floor(n_frames, work.y, work.x) - n - rn)
+            return out[:n].tobytes() + rbuf[:rn].tobytes() + bytes(pad)
         n = cap + 1  # did not fit, or no smaller than the words: store them verbatim
     if n > cap or n - head >= raw_size:
         # incompressible (noise): store the words verbatim so the size never grows by more than
@@ -410,7 +415,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                 put(t, z, raw[i, j])
         return
     if mode not in fmt.CODED_MODES:
-        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 3)", slab=s)
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 4)", slab=s)
     if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
         raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
     # a reference must exist inside the slab: z-references need z > z0, t-references t > t0
@@ -421,7 +426,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         raise CorruptDataError(f"slab {s}: a frame refers to a frame outside its slab", slab=s)
     signed = hdr.dtype.kind == "i"
     start, end, rstart = 1 + n_frames, len(data), len(data)
-    fast = mode if mode in (fmt.SLAB_FAST, fmt.SLAB_FAST2) else 0
+    fast = mode if mode in fmt.FAST_MODES else 0
     if fast:
         if len(data) < start + 4:
             raise CorruptDataError(f"slab {s}: payload of {len(data)} bytes ends inside its header", slab=s)
