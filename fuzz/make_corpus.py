@@ -36,7 +36,7 @@ def seeds() -> dict[str, tuple[np.ndarray, dict]]:
     high = series.copy()
     high[0, 1, 2, 3] = 0xF00F  # above bits_stored = 10: a high-bits plane
     noise = rng.integers(0, 256, (2, 4, 4), dtype=np.uint8)
-    runs = np.zeros((2, 9, 12), np.uint16)  # flat padding around an object: run mode (slab mode 4)
+    runs = np.zeros((2, 9, 12), np.uint16)  # flat padding around an object: run mode (slab mode 5)
     runs[:, 3:7, 4:9] = series[0, 0, :4, :5]
     return {
         "int16_e1": (smooth, {"effort": 1, "slab": 2}),
@@ -112,8 +112,9 @@ def dicom_seed(words: np.ndarray, *, bits_stored: int | None = None, near: int =
 
 
 FIXTURES = Path(volcodec.__file__).resolve().parents[1] / "tests" / "fixtures"  # this checkout's
-# slab modes 2 (the fast scan of version 2) and 3 (version 3), which the encoder no longer writes
-LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc", "v3/uint8_3d.vlc")
+# slab modes 2 (the fast scan of version 2), 3 (version 3) and 4 (version 4, with runs), which the
+# encoder no longer writes
+LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc", "v3/uint8_3d.vlc", "v4/uint8_3d.vlc")
 
 
 def main() -> int:

@@ -12,9 +12,9 @@ fixture on every run and compares it with its .npy.
 
 The volumes are small, synthetic and seeded, so the script is reproducible; they cover each dtype,
 3-D and 4-D, effort 1 (from version 2 the fast scan, from 3 its mode 3, from 4 its mode 4 with
-runs) and 9, words with bits above bits_stored (the high-bits plane, signed and unsigned), a
-raw-fallback noise slab beside a coded one, and near-lossless streams (whose .npy is the decoded
-volume, within near of the input).
+runs, from 5 its mode 5 with 8 tokens) and 9, words with bits above bits_stored (the high-bits
+plane, signed and unsigned), a raw-fallback noise slab beside a coded one, and near-lossless
+streams (whose .npy is the decoded volume, within near of the input).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _volumes():
         "mr_uint16_4d_effort1": (mr, {"bits_stored": 12, "effort": 1, "slab": 2, "slab_t": 2}),
         "uint32_4d_effort1": (u32, {"effort": 1, "slab": 1, "slab_t": 2}),
         # version 4: mode 4 (runs in flat areas, clipped bias errors), which every effort-1
-        # lossless fixture from v4 on holds; this one has long runs
+        # lossless fixture of v4 holds (from v5 on, mode 5: 8 tokens); this one has long runs
         "ct_padded_int16_effort1": (padded, {"effort": 1, "slab": 3}),
     }
 

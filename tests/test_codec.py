@@ -337,7 +337,7 @@ def test_small_mixed_raw_and_coded_slabs():
     a[2:] = full_range_noise((2, 8, 8), "uint16")
     buf = assert_round_trip(a, slab=2)
     hdr = volcodec.read_header(buf)
-    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST_RUN, fmt.SLAB_RAW]  # default effort: fast scan
+    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST8, fmt.SLAB_RAW]  # default effort: fast scan
     for k in range(4):
         np.testing.assert_array_equal(volcodec.decode_frames(buf, [k])[0], a[k])
 

@@ -1,7 +1,7 @@
-"""The fast scan (slab modes 2, 3 and 4, format versions 2 to 4; kernels/fast.py): round trips at
-the edges of its token alphabet and of run mode, the compiled kernel against the same code run as
-plain Python, and damaged or impossible fast-scan payloads. (Mode 2 and 3 streams are decoded by
-the v2 and v3 fixtures.)
+"""The fast scan (slab modes 2 to 5, format versions 2 to 5; kernels/fast.py): round trips at the
+edges of its token alphabets and of run mode, the compiled kernel against the same code run as
+plain Python, and damaged or impossible fast-scan payloads. (Streams of modes 2 to 4 are also
+decoded by the v2 to v4 fixtures.)
 
 Small inputs only, so the file also runs under ``NUMBA_DISABLE_JIT=1``.
 """
@@ -36,28 +36,31 @@ def _modes(buf):
 def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
     a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
     buf = volcodec.encode(a)
-    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 4
-    assert fmt.SLAB_FAST_RUN in _modes(buf)
+    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 5
+    assert fmt.SLAB_FAST8 in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
-def test_escape_tokens_and_extremes_round_trip():
-    # a smooth field (small shift s) with sparse full-range spikes: residuals far beyond the
-    # 128 * 2**s that tokens 0..14 cover take the escape; the extremes check the wrap-around
+@pytest.mark.parametrize("mode", [2, 3, 4, 5])
+def test_escape_tokens_and_extremes_round_trip(monkeypatch, mode):
+    # a smooth field (small shift s) with sparse full-range spikes: residuals far beyond what the
+    # other tokens cover (u < 16 in mode 5, u < 128 before) take the escape; the extremes check
+    # the wrap-around
     a = _smooth((3, 16, 16), "int32", seed=5, step=3)
     rng = np.random.default_rng(6)
     idx = rng.integers(0, a.size, 40)
     a.flat[idx] = rng.integers(-(1 << 31), (1 << 31) - 1, 40, endpoint=True)
     a.flat[:2] = (-(1 << 31), (1 << 31) - 1)
+    monkeypatch.setattr(codec, "_FAST_MODE", mode)  # the older modes' encoders, too
     buf = volcodec.encode(a)
-    assert fmt.SLAB_FAST_RUN in _modes(buf)
+    assert mode in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
 def test_fast_scan_4d_and_decode_frames():
     a = _smooth((3, 5, 8, 7), "uint16", seed=8)
     buf = volcodec.encode(a, slab=2, slab_t=2)
-    assert set(_modes(buf)) == {fmt.SLAB_FAST_RUN}
+    assert set(_modes(buf)) == {fmt.SLAB_FAST8}
     np.testing.assert_array_equal(volcodec.decode(buf), a)
     flat = a.reshape(-1, 8, 7)
     for k in (0, 6, 14):
@@ -72,7 +75,7 @@ def test_fast_scan_near_lossless_when_asked(monkeypatch, near):
     assert not set(fmt.FAST_MODES) & set(_modes(volcodec.encode(a, near=near)))
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST_RUN in _modes(buf)
+    assert fmt.SLAB_FAST8 in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
@@ -94,25 +97,28 @@ def _flat_patches(shape, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "int32"])
-def test_runs_round_trip(dtype):
+@pytest.mark.parametrize("mode", [4, 5])
+def test_runs_round_trip(monkeypatch, dtype, mode):
+    monkeypatch.setattr(codec, "_FAST_MODE", mode)
     a = _flat_patches((2, 3, 40, 37), dtype, seed=21)
     buf = volcodec.encode(a, slab=3, slab_t=2)
-    assert set(_modes(buf)) == {fmt.SLAB_FAST_RUN}
+    assert set(_modes(buf)) == {mode}
     np.testing.assert_array_equal(volcodec.decode(buf), a)
     np.testing.assert_array_equal(volcodec.decode_frames(buf, [4])[0], a[1, 1])
 
 
-def test_runs_make_flat_data_smaller_and_mode_3_cannot_read_them():
-    """A frame that is mostly flat codes smaller with runs than mode 3 would code it; the payload
-    relabelled mode 3 does not give the volume back: the mode byte switches runs on."""
+@pytest.mark.parametrize("older", [3, 4])
+def test_a_mode_5_payload_relabelled_older_does_not_decode(older):
+    """Mode 3 has no runs, mode 4 has 16 tokens: a mostly flat mode-5 payload relabelled either
+    does not give the volume back, so the decoder does take its coding from the mode byte."""
     a = np.zeros((2, 64, 64), np.uint16)
     a[:, 20:40, 10:50] = _smooth((2, 20, 40), "uint16", seed=22, step=30)
     buf = volcodec.encode(a, slab=2)
     hdr = volcodec.read_header(buf)
     off, length, _ = hdr.slabs[0]
     payload = bytearray(buf[off:off + length])
-    assert payload[0] == fmt.SLAB_FAST_RUN
-    payload[0] = fmt.SLAB_FAST2
+    assert payload[0] == fmt.SLAB_FAST8
+    payload[0] = older
     got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
     assert damaged.any() or not np.array_equal(got, a)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
@@ -139,11 +145,11 @@ def test_runs_keep_the_near_bound(monkeypatch, near):
     a += rng.integers(-near, near + 1, a.shape).astype(np.int16) * (a == 7)
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST_RUN in _modes(buf)
+    assert fmt.SLAB_FAST8 in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
-def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0):
+def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0, depth=fast.DEPTH):
     """One frame through ``kernel_fn`` (the compiled scan or its plain-Python twin); returns the
     padded frame, the state, and the two output buffers."""
     y, x = frame.shape
@@ -165,17 +171,19 @@ def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0):
     st = fast.new_state()
     st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
     st[5] = rstart
-    kernel_fn(dec, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(), fast.TABLES,
-              bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf), runs, rcm.new_models(fast.N_RUN))
+    kernel_fn(dec, depth, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(depth),
+              fast.TABLES, bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf), runs,
+              rcm.new_models(fast.N_RUN))
     return P, st, rcbuf, rbuf
 
 
-@pytest.mark.parametrize("mode", [2, 3, 4])
+@pytest.mark.parametrize("mode", [2, 3, 4, 5])
 def test_compiled_scan_matches_plain_python(mode):
     """The same source run by numba and by the interpreter must write the same bytes and decode
     them the same way (catches integer-width and shift semantics that differ under the JIT)."""
     recip = codec._TABLES[1] if mode == 2 else fast.RECIP_PRIOR
-    runs = int(mode == 4)
+    runs = int(mode >= 4)
+    depth = fast.DEPTH if mode == 5 else fast.DEPTH_OLD
     frame = _smooth((9, 11), "int16", seed=11, step=300)
     frame[2, 3], frame[5, 7] = -32768, 32767
     frame[4:8, 2:] = 5  # flat rows for run mode: runs to the row's end, and one cut short
@@ -183,24 +191,25 @@ def test_compiled_scan_matches_plain_python(mode):
     py = getattr(fast._fast_frame, "py_func", fast._fast_frame)
     outs = []
     for fn in (fast._fast_frame, py):
-        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip, runs=runs)
+        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip, runs=runs, depth=depth)
         n = int(rcm.rc_flush(st[0], st[1], st[2], rcbuf, len(rcbuf)))
         rn = int(fast.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         outs.append((rcbuf[:n].copy(), rbuf[:rn].copy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
     for fn in (fast._fast_frame, py):
-        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs)
+        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs,
+                                depth=depth)
         np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
 
 
 def _fast_stream():
     buf = volcodec.encode(_smooth((2, 12, 12), "uint16", seed=12), slab=2)
-    assert _modes(buf) == [fmt.SLAB_FAST_RUN]
+    assert _modes(buf) == [fmt.SLAB_FAST8]
     return buf
 
 
-@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3)])
+@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3), (5, 4)])
 def test_a_mode_newer_than_the_stream_version_is_refused(mode, version):
     buf = _fast_stream()
     off, length, _ = volcodec.read_header(buf).slabs[0]
@@ -215,7 +224,7 @@ def test_modes_2_and_3_differ_only_in_the_bias_means(monkeypatch):
     """A mode-3 payload relabelled mode 2 still parses (same layout) but does not give the volume
     back (other pixels, or a stream that runs out): the decoder picks the bias table by mode."""
     a = _smooth((2, 24, 24), "int16", seed=13, step=200)
-    monkeypatch.setattr(codec.fmt, "SLAB_FAST_RUN", fmt.SLAB_FAST2)  # the encoder writes mode 3
+    monkeypatch.setattr(codec, "_FAST_MODE", fmt.SLAB_FAST2)  # the encoder writes mode 3
     buf = volcodec.encode(a, slab=2)
     off, length, _ = volcodec.read_header(buf).slabs[0]
     payload = bytearray(buf[off:off + length])

@@ -29,6 +29,7 @@ DEFAULT_EFFORT = 1  # the fastest level that keeps the default well below JPEG-L
 DEFAULT_SLAB = 16
 DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
+_FAST_MODE = fmt.SLAB_FAST8  # the fast-scan mode the encoder writes (tests write older ones)
 _FAST_NEAR = False  # near-lossless at effort 1 uses the binary scan (smaller); tests turn this on
 
 
@@ -143,9 +144,10 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     bias[:, 1] = 1
     end = len(buf) if end is None else end
     if fast:
-        tree = fastk.new_tree()
+        depth = fastk.DEPTH if fast == fmt.SLAB_FAST8 else fastk.DEPTH_OLD
+        tree = fastk.new_tree(depth)
         recip = work.recip if fast == fmt.SLAB_FAST else fastk.RECIP_PRIOR  # mode 2: plain means
-        runs = int(fast == fmt.SLAB_FAST_RUN)
+        runs = int(fast in (fmt.SLAB_FAST_RUN, fmt.SLAB_FAST8))
         rmdl = rcm.new_models(fastk.N_RUN)
         st = fastk.new_state()
         st[:3] = rcm.rc_start(buf, start, end, dec)
@@ -175,7 +177,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
             A, B, nref = _refs_for(code, zprev, tref)
             if fast:  # one reference at most (a second one, if a stream names it, is ignored)
                 fastk.fast_frame(dec, P, work.dummy if A is None else A, nref, work.y, work.x, minval, maxval,
-                                 bits, near, work.eb, tree, bias, recip, st, buf, end, rbuf, len(rbuf), runs, rmdl)
+                                 bits, near, work.eb, tree, bias, recip, st, buf, end, rbuf, len(rbuf), runs,
+                                 rmdl, depth)
             else:
                 n_act = scan.active_predictors(mask, nref, work.act)
                 err = work.errors(n_act)
@@ -353,12 +356,12 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
     rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
-                    fast=fmt.SLAB_FAST_RUN if params.fast else 0, rbuf=rbuf)
+                    fast=_FAST_MODE if params.fast else 0, rbuf=rbuf)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if params.fast:
         rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         if n <= cap and rn <= len(rbuf) and n + rn - head < raw_size:
-            out[0] = fmt.SLAB_FAST_RUN
+            out[0] = _FAST_MODE
             out[head - 4:head] = np.frombuffer((n - head).to_bytes(4, "little"), np.uint8)
             # runs can cost less than the floor the decoder checks (a blank slab): zeros after the
             # bit stream are never read
@@ -415,7 +418,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                 put(t, z, raw[i, j])
         return
     if mode not in fmt.CODED_MODES:
-        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 4)", slab=s)
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 5)", slab=s)
     if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
         raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
     # a reference must exist inside the slab: z-references need z > z0, t-references t > t0

@@ -1,25 +1,28 @@
-"""The fast scan (slab modes 2, 3 and 4): the default effort's coder for lossless data.
+"""The fast scan (slab modes 2 to 5): the default effort's coder for lossless data.
 
 Where :mod:`scan` binarises each residual with an adaptive unary walk (a variable number of
 decisions, each a data-dependent branch), this scan codes every voxel with the same work: a token
-of four binary decisions down a tree, then verbatim bits in a second stream.
+of three (mode 5) or four (modes 2-4) binary decisions down a tree, then verbatim bits in a
+second stream.
 
 * Prediction: two predictors (R_WN and MED with a reference frame, MED and AVG without), blended
   in eighths by the ratio of their local errors (no division), then the bias cancellation of
   :mod:`scan`.
 * ``s`` (the shift) comes from the local activity, so ``u = |e| >> s`` is small (typically 2..6)
   and its distribution, within an activity class, barely depends on the scale.
-* ``u`` becomes a token: 0..7 stand for themselves, 8..13 give the bit length (4, 5 or 6) and the
-  bit below the leading one, 14 covers 64..127, and 15 escapes (bit length - 8 in 5 raw bits, then
-  the bits below the leading one).
-* The token is coded by four binary decisions down a tree of 15 adaptive models per context
-  (activity class x texture), in the range coder of :mod:`rangecoder`; the updates are
-  branch-free, because the bits are data.
+* ``u`` becomes a token. Mode 5 (8 tokens): 0..3 stand for themselves, 4 covers 4..5, 5 covers
+  6..7, 6 covers 8..15, and 7 escapes (bit length - 5 in 5 raw bits, then the bits below the
+  leading one). Modes 2-4 (16 tokens): 0..7 stand for themselves, 8..13 give the bit length (4, 5
+  or 6) and the bit below the leading one, 14 covers 64..127, and 15 escapes (bit length - 8).
+* The token is coded by three (or four) binary decisions down a tree of 7 (15) adaptive models
+  per context (activity class x texture), in the range coder of :mod:`rangecoder`; the updates
+  are branch-free, because the bits are data. The depth is a constant in each compiled entry
+  point, so the tree walk is unrolled.
 * The bits below the token (its own, then ``s`` low bits) and the sign go verbatim to a second
   stream of big-endian 32-bit words, written and read inline (no helper call that passes an
   array: numba would pay two atomic reference-count updates per call).
 
-* Run mode (slab mode 4, as in JPEG-LS): where the neighbourhood is flat (W = N = NW = NE = WW =
+* Run mode (slab modes 4 and 5, as in JPEG-LS): where the neighbourhood is flat (W = N = NW = NE = WW =
   NN, and the reference voxel too), the coder sends how many voxels along the row repeat W, up
   to where the row above (and the reference row) stops being flat: one adaptive decision per
   block of 2**J voxels, J growing with whole blocks, then the rest in J verbatim bits. A run that
@@ -27,7 +30,7 @@ of four binary decisions down a tree, then verbatim bits in a second stream.
   voxel. Flat areas (CT padding, MR background) then cost one decision per block instead of four
   per voxel, and decode faster.
 
-  Mode 4 also clips the error each bias sum takes to about the local activity.
+  Modes 4 and 5 also clip the error each bias sum takes to about the local activity.
 
 Why not one multi-symbol decision (AV1 style)? Numba cannot vectorise the 16-wide search and
 update (its SLP vectoriser is off: it miscompiled), and scalar they cost more than the tree.
@@ -42,38 +45,40 @@ from .._jit import inline, kernel
 from .rangecoder import MASK32, TOP, bitlen, new_models, rc_bit, rc_carry
 from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
 
-NSYM = 16
 # slab mode 3: a context's bias mean is its error sum over (count + BIAS_PRIOR), i.e. shrunk toward
 # zero as if BIAS_PRIOR zero errors had been seen: a young context's mean is mostly noise, and the
 # plain mean (mode 2) over-corrects (1% larger on thick-slice CT)
 BIAS_PRIOR = 16
-TOK_ESC = NSYM - 1
 RATE_MIN = 4
-TREE_DEPTH = 4  # NSYM = 2 ** TREE_DEPTH
 # adaptation shift by observation count: fast while a model is new (models restart every slab)
 RATE_OF = np.array([RATE_MIN + (n > 15) + (n > 47) + (n > 127) for n in range(256)], np.int64)
 S_OFF = 5  # u = |e| >> s with s = bit_length(activity) - S_OFF: u is typically 2..6
 S_MAX = 25  # a token's raw bits, s low bits and the sign fit one 32-bit read
-ESC_LEN_BITS = 5  # the escape's bit length (8..33) - 8
+ESC_LEN_BITS = 5  # the escape's bit length - its smallest (8 for 16 tokens, 5 for 8)
 N_CTX = NQ * 16
 
-# token -> smallest u it stands for, and how many raw bits follow it (the escape is coded apart)
+# Token alphabets: token -> smallest u it stands for, and how many raw bits follow it (the last
+# token is the escape, coded apart). Modes 2-4 use 16 tokens (a tree of depth 4), mode 5 uses 8
+# (depth 3): one decision less per voxel, and the same size (u's distribution is narrow enough).
 TOK_BASE = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 64, 0], np.int64)
 TOK_BITS = np.array([0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 3, 3, 4, 4, 6, 0], np.int64)
+TOK_BASE8 = np.array([0, 1, 2, 3, 4, 6, 8, 0], np.int64)
+TOK_BITS8 = np.array([0, 0, 0, 0, 1, 1, 3, 0], np.int64)
+DEPTH_OLD, DEPTH = 4, 3  # tree depths: modes 2-4, mode 5
 
 
-def _token_table() -> np.ndarray:
-    tok = np.empty(128, np.int64)
-    for u in range(128):
-        t = int(np.searchsorted(TOK_BASE[:TOK_ESC], u, side="right")) - 1
-        tok[u] = t
-    return tok
+def _token_table(base: np.ndarray) -> np.ndarray:
+    """u -> token for u below the escape's range (base[-2] + 2**bits[-2])."""
+    n = len(base)
+    top = 128 if n == 16 else 16
+    return np.array([int(np.searchsorted(base[:n - 1], u, side="right")) - 1 for u in range(top)], np.int64)
 
 
-TOK_OF = _token_table()  # u (< 128) -> token
+TOK_OF = _token_table(TOK_BASE)  # u (< 128) -> token
+TOK_OF8 = _token_table(TOK_BASE8)  # u (< 16) -> token
 # run mode (slab mode 4): a run index ri codes blocks of 2**RUN_J[ri] voxels (JPEG-LS's J table)
-RUN_J = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13,
-                  14, 15], np.int64)
+RUN_J = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12,
+                  13, 14, 15], np.int64)
 N_RUN = len(RUN_J)
 BIAS_CLIP = 32  # mode 4: a bias sum takes an error (in eighths) clipped to +-(activity + BIAS_CLIP)
 _NO_RUN_MODELS = new_models(N_RUN)  # an argument of the right type when run mode is off (never used)
@@ -81,11 +86,13 @@ _NO_RUN_MODELS = new_models(N_RUN)  # an argument of the right type when run mod
 RECIP_PRIOR = (1 << 16) // (np.arange(BIAS_COUNT_MAX + 1, dtype=np.int64) + BIAS_PRIOR)
 
 
-def new_tree() -> np.ndarray:
-    """Fresh token models: per context, 16 slots (slot 0 unused) each holding P(0) in 16 bits
-    above an 8-bit observation count (one load and one store per decision), and 16 more slots
-    that the last context's leaves read as their (unused) children."""
-    return np.full(N_CTX * NSYM + NSYM, (1 << 15) << 8, np.int32)
+def new_tree(depth: int = DEPTH) -> np.ndarray:
+    """Fresh token models for a tree of ``depth``: per context, 2**depth slots (slot 0 unused)
+    each holding P(0) in 16 bits above an 8-bit observation count (one load and one store per
+    decision), and 2**depth more slots that the last context's leaves read as their (unused)
+    children."""
+    nsym = 1 << depth
+    return np.full(N_CTX * nsym + nsym, (1 << 15) << 8, np.int32)
 
 
 @kernel
@@ -138,8 +145,8 @@ def br_read(n, bb, bn, pos, buf, end):
 
 
 @inline
-def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
-                rbuf, rend, runs, rmdl):
+def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
+                end, rbuf, rend, runs, rmdl):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` (against reference ``A`` when
     ``nref`` > 0). ``eb`` (6, X+4) holds the last two rows of absolute errors of the coded value
     and of each predictor; ``tree`` (:func:`new_tree`) and ``bias`` (scan's bias table, flattened)
@@ -155,6 +162,12 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
     x_, rng, pos = st[0], st[1], st[2]
     bb, bn, rpos = st[3], st[4], st[5]
     ri = st[6]
+    # the token alphabet (constants: each entry point inlines this with its own depth)
+    nsym = 1 << depth
+    tok_esc = nsym - 1
+    t_tok, t_base, t_bits = (T_TOK, T_BASE, T_BITS) if depth == 4 else (T_TOK8, T_BASE8, T_BITS8)
+    u_esc = 128 if depth == 4 else 16  # u from here on is the escape
+    esc_min = 8 if depth == 4 else 5  # the escape's smallest bit length, bitlen(u_esc)
     # mode 4 (runs) also clips the bias sums' errors; 2**40 is beyond any error (2**33 * 8)
     clip = np.int64(BIAS_CLIP) if runs else np.int64(1) << 40
     span = np.int64(1) << bits
@@ -287,14 +300,14 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                     e = -((near - e) // step)
                 m = e if e >= 0 else -e
                 u = m >> s
-                tok = tab[np.uint64(T_TOK + u)] if u < 128 else np.int64(TOK_ESC)
+                tok = tab[np.uint64(t_tok + u)] if u < u_esc else np.int64(tok_esc)
             # ---- the token: four binary decisions down a tree of 15 adaptive models
             node = np.int64(1)
             w = c0 = c1 = np.int64(0)
             if dec:
-                w = np.int64(tree[np.uint64(ctx * NSYM + 1)])
-            for lvl in range(TREE_DEPTH):
-                i = ctx * NSYM + node
+                w = np.int64(tree[np.uint64(ctx * nsym + 1)])
+            for lvl in range(depth):
+                i = ctx * nsym + node
                 if dec:
                     # both children's models, loaded before the bit is known: the next decision
                     # then waits for a select, not for a load whose address needs the bit (the
@@ -309,7 +322,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 if dec:
                     bit = np.int64(x_ >= bound)
                 else:
-                    bit = (tok >> (TREE_DEPTH - 1 - lvl)) & 1
+                    bit = (tok >> (depth - 1 - lvl)) & 1
                 rate = tab[np.uint64(T_RATE + seen)]
                 # branch-free: the bit is data, a branch on it would mispredict
                 mask = -bit
@@ -335,12 +348,12 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                 node = 2 * node + bit
                 if dec:
                     w = c1 if bit else c0
-            tok = node - NSYM
+            tok = node - nsym
             # ---- raw bits: below the token, then the sign. The common case reads and writes the
             # bit stream inline: a call that passes an array costs two atomic reference-count
             # updates, more than the rest of the voxel's bit handling.
-            if tok < TOK_ESC:
-                nr = tab[np.uint64(T_BITS + tok)] + s
+            if tok < tok_esc:
+                nr = tab[np.uint64(t_bits + tok)] + s
                 if dec:
                     # take the sign bit too, and give it back below if the magnitude is zero
                     if bn <= nr:
@@ -352,14 +365,14 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                         rpos += 4
                     bn -= nr + 1
                     val = (bb >> bn) & ((np.int64(2) << nr) - 1)
-                    m = (tab[np.uint64(T_BASE + tok)] << s) + (val >> 1)
+                    m = (tab[np.uint64(t_base + tok)] << s) + (val >> 1)
                     nz = np.int64(m != 0)
                     bn += 1 - nz
                     e = m - 2 * m * (val & nz)
                 else:
                     nz = np.int64(m != 0)
                     nw = nr + nz
-                    low = m - (tab[np.uint64(T_BASE + tok)] << s)
+                    low = m - (tab[np.uint64(t_base + tok)] << s)
                     bb = (bb << nw) | ((low << nz) | (np.int64(e < 0) & nz))
                     bn += nw
                     if bn >= 32:
@@ -375,7 +388,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
             else:  # the escape: rare, so the helpers' call cost does not matter
                 if dec:
                     kl, bb, bn, rpos = br_read(ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
-                    kl = min(kl + 8, 33)  # a damaged stream must not ask for more than 32 bits
+                    kl = min(kl + esc_min, 33)  # a damaged stream must not ask for more than 32 bits
                     val, bb, bn, rpos = br_read(kl - 1, bb, bn, rpos, rbuf, rend)
                     low, bb, bn, rpos = br_read(s, bb, bn, rpos, rbuf, rend)
                     m = (((np.int64(1) << (kl - 1)) | val) << s) | low
@@ -383,7 +396,7 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
                     e = -m if sg else m
                 else:
                     kl = bitlen(u)
-                    bb, bn, rpos = bw_write(kl - 8, ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
+                    bb, bn, rpos = bw_write(kl - esc_min, ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
                     bb, bn, rpos = bw_write(u & ((np.int64(1) << (kl - 1)) - 1), kl - 1, bb, bn, rpos, rbuf,
                                             rend)
                     bb, bn, rpos = bw_write(m & ((np.int64(1) << s) - 1), s, bb, bn, rpos, rbuf, rend)
@@ -435,20 +448,37 @@ def _fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab
 @kernel
 def _fast_encode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
                  rend, runs, rmdl):
-    return _fast_frame(0, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
-                       end, rbuf, rend, runs, rmdl)
+    return _fast_frame(0, DEPTH, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st,
+                       buf, end, rbuf, rend, runs, rmdl)
 
 
 @kernel
 def _fast_decode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
                  rend, runs, rmdl):
-    return _fast_frame(1, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
-                       end, rbuf, rend, runs, rmdl)
+    return _fast_frame(1, DEPTH, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st,
+                       buf, end, rbuf, rend, runs, rmdl)
+
+
+# modes 2-4 (16 tokens): compiled only when a stream (or a test) needs them
+@kernel
+def _fast_encode_old(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
+                     rbuf, rend, runs, rmdl):
+    return _fast_frame(0, DEPTH_OLD, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip,
+                       st, buf, end, rbuf, rend, runs, rmdl)
+
+
+@kernel
+def _fast_decode_old(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
+                     rbuf, rend, runs, rmdl):
+    return _fast_frame(1, DEPTH_OLD, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip,
+                       st, buf, end, rbuf, rend, runs, rmdl)
 
 
 # the small tables in one array (fewer array arguments: less register pressure in the voxel loop)
-T_RATE, T_TOK, T_BASE, T_BITS, T_J = 0, 256, 384, 400, 416
-TABLES = np.concatenate([RATE_OF, TOK_OF, TOK_BASE, TOK_BITS, RUN_J]).astype(np.int64)
+_PARTS = (RATE_OF, TOK_OF, TOK_BASE, TOK_BITS, RUN_J, TOK_OF8, TOK_BASE8, TOK_BITS8)
+_OFFSETS = np.cumsum([0] + [len(a) for a in _PARTS[:-1]]).tolist()
+T_RATE, T_TOK, T_BASE, T_BITS, T_J, T_TOK8, T_BASE8, T_BITS8 = _OFFSETS
+TABLES = np.concatenate(_PARTS).astype(np.int64)
 
 
 def new_state() -> np.ndarray:
@@ -458,12 +488,16 @@ def new_state() -> np.ndarray:
 
 
 def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias, recip, st, buf, end, rbuf,
-               rend, runs=0, rmdl=None):
-    """Encode (dec=1: decode) one frame with the fast scan compiled for this direction; ``runs``
-    turns run mode on (slab mode 4), with its decision models ``rmdl`` (``new_models(N_RUN)``)."""
-    f = _fast_decode if dec else _fast_encode
+               rend, runs=0, rmdl=None, depth=DEPTH):
+    """Encode (dec=1: decode) one frame with the fast scan compiled for this direction and tree
+    ``depth`` (:func:`new_tree` of the same depth); ``runs`` turns run mode on (slab modes 4, 5),
+    with its decision models ``rmdl`` (``new_models(N_RUN)``)."""
+    if depth == DEPTH:
+        f = _fast_decode if dec else _fast_encode
+    else:
+        f = _fast_decode_old if dec else _fast_encode_old
     flat = bias.reshape(-1)
     if rmdl is None:
         rmdl = _NO_RUN_MODELS
-    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, flat, recip, st, buf, end, rbuf, rend,
-             runs, rmdl)
+    return f(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, TABLES, flat, recip, st, buf, end, rbuf,
+             rend, runs, rmdl)
