@@ -11,6 +11,7 @@ import pytest
 
 import volcodec
 from volcodec import format as fmt
+from volcodec import codec
 from volcodec.errors import InvalidArgumentError
 from volcodec.params import EFFORTS
 
@@ -347,3 +348,22 @@ def test_small_max_voxels_must_be_an_integer(max_voxels):
     buf = volcodec.encode(np.zeros((2, 2, 2), np.uint8))
     with pytest.raises(InvalidArgumentError):
         volcodec.decode(buf, max_voxels=max_voxels)
+
+
+@pytest.mark.parametrize("z, want", [(1, 1), (8, 8), (12, 8), (16, 8), (33, 16), (41, 10), (64, 16), (500, 16)])
+def test_small_auto_slab_lets_two_threads_share_the_work(z, want):
+    """The slab size encode() picks in 3-D: 8..16 slices, the largest with which two threads
+    finish within 3% of the best split (41 slices: 10+10 | 10+10+1, not 16+9 | 16)."""
+    assert codec.auto_slab(1, z) == want
+    sizes = [min(want, z - z0) for z0 in range(0, z, want)]
+    assert codec._two_thread_makespan(sizes) <= 1.03 * min(
+        codec._two_thread_makespan([min(s, z - z0) for z0 in range(0, z, s)])
+        for s in range(min(8, z), min(16, z) + 1))
+
+
+def test_small_default_slab_is_auto_and_an_explicit_slab_is_kept():
+    a = np.arange(41 * 3 * 4, dtype=np.uint16).reshape(41, 3, 4)
+    assert volcodec.read_header(volcodec.encode(a)).slab_z == 10
+    assert volcodec.read_header(volcodec.encode(a, slab=16)).slab_z == 16
+    assert volcodec.read_header(volcodec.encode(np.stack([a, a]))).slab_z == 16  # a 4-D series: 16
+    assert codec._two_thread_makespan([16, 16, 9]) == 25

@@ -305,8 +305,9 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bits-stored", type=_int_in(1, 32), default=None, metavar="B",
                    help="significant bits, as DICOM (0028,0101) Bits Stored (default: from the file "
                         "for DICOM, else the narrowest width that holds every value)")
-    p.add_argument("--slab", type=_int_in(1, 65535), default=16, metavar="S",
-                   help="slices per independently decodable slab (default 16)")
+    p.add_argument("--slab", type=_int_in(1, 65535), default=None, metavar="S",
+                   help="slices per independently decodable slab (default: 16, or 8 to 16 in 3-D so that "
+                        "two threads share the work evenly)")
     p.add_argument("--near", type=_int_in(0, (1 << 32) - 1), default=0, metavar="D",
                    help="near-lossless: every voxel within D of the original (default 0 = lossless)")
     _add_threads_option(p)
