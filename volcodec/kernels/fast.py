@@ -193,6 +193,14 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             for j in range(2, 6, 2):
                 eb[j + cur, 0] = eb[j + prv, PAD_SIDE]
                 eb[j + cur, 1] = eb[j + prv, PAD_SIDE]
+        # the error rows' values around the voxel, slid along the row in registers: the current
+        # row's last two (a, b, g: coded value, p, p2) and the row above's c-1, c (u, v, w)
+        a1, a2 = np.int64(eb[cur, PAD_SIDE - 1]), np.int64(eb[cur, PAD_SIDE - 2])
+        b1, b2 = np.int64(eb[2 + cur, PAD_SIDE - 1]), np.int64(eb[2 + cur, PAD_SIDE - 2])
+        g1, g2 = np.int64(eb[4 + cur, PAD_SIDE - 1]), np.int64(eb[4 + cur, PAD_SIDE - 2])
+        um, u0 = np.int64(eb[prv, PAD_SIDE - 1]), np.int64(eb[prv, PAD_SIDE])
+        vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
+        wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
         x = np.int64(0)
         while x < X:
             c = x + PAD_SIDE
@@ -247,7 +255,15 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                 x += ln
                 if x == X:
                     break
-                c = x + PAD_SIDE
+                if ln > 0:
+                    c = x + PAD_SIDE
+                    a2 = 0 if ln > 1 else a1
+                    b2 = 0 if ln > 1 else b1
+                    g2 = 0 if ln > 1 else g1
+                    a1 = b1 = g1 = 0
+                    um, u0 = np.int64(eb[prv, c - 1]), np.int64(eb[prv, c])
+                    vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
+                    wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
                 N = np.int64(P[r - 1, c])
                 NW = np.int64(P[r - 1, c - 1])
                 NE = np.int64(P[r - 1, c + 1])
@@ -262,10 +278,11 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                 p2 = (2 * (W + N) + NE - NW + 2) >> 2
                 tex_r = NW
                 t2 = np.int64(P[r, c - 2])
-            e1 = (2 * (eb[2 + cur, c - 1] + eb[2 + prv, c]) + eb[2 + prv, c - 1] + eb[2 + prv, c + 1]
-                  + eb[2 + cur, c - 2])
-            e2 = (2 * (eb[4 + cur, c - 1] + eb[4 + prv, c]) + eb[4 + prv, c - 1] + eb[4 + prv, c + 1]
-                  + eb[4 + cur, c - 2])
+            up = np.int64(eb[prv, c + 1])
+            vp = np.int64(eb[2 + prv, c + 1])
+            wp = np.int64(eb[4 + prv, c + 1])
+            e1 = 2 * (b1 + v0) + vm + vp + b2
+            e2 = 2 * (g1 + w0) + wm + wp + g2
             # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
             # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
             # would sit on the decoder's critical path)
@@ -275,8 +292,7 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
                       + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
             p8 = p * wq + p2 * (8 - wq)
-            act = (2 * (eb[cur, c - 1] + eb[prv, c]) + eb[prv, c - 1] + eb[prv, c + 1] + eb[cur, c - 2]
-                   + 2 * min(e1, e2))
+            act = 2 * (a1 + u0) + um + up + a2 + 2 * min(e1, e2)
             q = _activity_class(act)
             qb = min(q >> 2, N_BIAS_E - 1)
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
@@ -415,11 +431,15 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                 P[r, c] = xv
             xv = np.int64(P[r, c])
             d = xv - pred
-            eb[cur, c] = d if d >= 0 else -d
+            a2, a1 = a1, (d if d >= 0 else -d)
+            eb[cur, c] = a1
             d = xv - p
-            eb[2 + cur, c] = d if d >= 0 else -d
+            b2, b1 = b1, (d if d >= 0 else -d)
+            eb[2 + cur, c] = b1
             d = xv - p2
-            eb[4 + cur, c] = d if d >= 0 else -d
+            g2, g1 = g1, (d if d >= 0 else -d)
+            eb[4 + cur, c] = g1
+            um, u0, vm, v0, wm, w0 = u0, up, v0, vp, w0, wp
             # the error the bias sum takes is clipped to about the local activity: one outlier
             # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
             # predictions for hundreds of voxels (2-4% of a CT's bits). Always on: the modes that
