@@ -338,7 +338,8 @@ def test_small_mixed_raw_and_coded_slabs():
     a[2:] = full_range_noise((2, 8, 8), "uint16")
     buf = assert_round_trip(a, slab=2)
     hdr = volcodec.read_header(buf)
-    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST8, fmt.SLAB_RAW]  # default effort: fast scan
+    # default effort: the fast scan
+    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST8, fmt.SLAB_RAW]
     for k in range(4):
         np.testing.assert_array_equal(volcodec.decode_frames(buf, [k])[0], a[k])
 
@@ -350,7 +351,8 @@ def test_small_max_voxels_must_be_an_integer(max_voxels):
         volcodec.decode(buf, max_voxels=max_voxels)
 
 
-@pytest.mark.parametrize("z, want", [(1, 1), (8, 8), (12, 8), (16, 8), (33, 16), (41, 10), (64, 16), (500, 16)])
+@pytest.mark.parametrize("z, want",
+                         [(1, 1), (8, 8), (12, 8), (16, 8), (33, 16), (41, 10), (64, 16), (500, 16)])
 def test_small_auto_slab_lets_two_threads_share_the_work(z, want):
     """The slab size encode() picks in 3-D: 8..16 slices, the largest with which two threads
     finish within 3% of the best split (41 slices: 10+10 | 10+10+1, not 16+9 | 16)."""
