@@ -43,7 +43,7 @@ import numpy as np
 
 from .._jit import inline, kernel
 from .rangecoder import MASK32, TOP, bitlen, new_models, rc_bit, rc_carry
-from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med
+from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med, fold_residual
 
 # slab mode 3: a context's bias mean is its error sum over (count + BIAS_PRIOR), i.e. shrunk toward
 # zero as if BIAS_PRIOR zero errors had been seen: a young context's mean is mostly noise, and the
@@ -304,20 +304,11 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
             ctx = q * 16 + tex
             if not dec:
-                e = np.int64(P[r, c]) - pred
-                if near == 0:
-                    if e < -half:
-                        e += span
-                    elif e >= half:
-                        e -= span
-                elif e >= 0:
-                    e = (e + near) // step
-                else:
-                    e = -((near - e) // step)
+                e = fold_residual(np.int64(P[r, c]) - pred, near, half, span, step)
                 m = e if e >= 0 else -e
                 u = m >> s
                 tok = tab[np.uint64(t_tok + u)] if u < u_esc else np.int64(tok_esc)
-            # ---- the token: four binary decisions down a tree of 15 adaptive models
+            # ---- the token: `depth` binary decisions down a tree of 2**depth - 1 adaptive models
             node = np.int64(1)
             w = c0 = c1 = np.int64(0)
             if dec:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .._jit import kernel
+from .._jit import inline, kernel
 from .rangecoder import DIRECT_MAX, MASK32, TOP, adapt, bitlen, rc_binary, rc_carry, rc_normalize, rc_raw
 
 PAD_TOP, PAD_BOTTOM, PAD_SIDE = 2, 1, 2
@@ -79,6 +79,24 @@ def _med(a, b, c):
     p = a + b - c
     p = mn if c >= mx else p
     return mx if c <= mn else p
+
+
+@inline
+def fold_residual(e, near, half, span, step):
+    """The residual an encoder codes for the prediction error ``e``: lossless (``near`` = 0), ``e``
+    reduced modulo ``span`` = 2**bits into [-half, half); near-lossless, ``e`` quantised to steps of
+    ``step`` = 2 near + 1 (the decoder's ``pred + e * step`` is then within ``near``). Shared by
+    this scan and the fast scan (:mod:`fast`)."""
+    if near == 0:
+        if e < -half:
+            e += span
+        elif e >= half:
+            e -= span
+    elif e >= 0:
+        e = (e + near) // step
+    else:
+        e = -((near - e) // step)
+    return e
 
 
 @kernel
@@ -321,16 +339,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             # ---- residual: e reduced modulo 2**bits into [-half, half)
             e = np.int64(0)
             if not dec:
-                e = np.int64(P[r, c]) - pred
-                if near == 0:
-                    if e < -half:
-                        e += span
-                    elif e >= half:
-                        e -= span
-                elif e >= 0:
-                    e = (e + near) // step
-                else:
-                    e = -((near - e) // step)
+                e = fold_residual(np.int64(P[r, c]) - pred, near, half, span, step)
             m = e if e >= 0 else -e
             k = bitlen(m)
             # Binarisation: k = bit length of |e| by an adaptive unary walk that starts at the
