@@ -201,21 +201,26 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
         um, u0 = np.int64(eb[prv, PAD_SIDE - 1]), np.int64(eb[prv, PAD_SIDE])
         vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
         wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
+        # the neighbours slide along the row in registers too: W is the voxel just decoded, so
+        # reloading it from P would put a store-to-load round trip on the decoder's critical path
+        W = np.int64(P[r, PAD_SIDE - 1])
+        WW = np.int64(P[r, PAD_SIDE - 2])
+        NW = np.int64(P[r - 1, PAD_SIDE - 1])
+        N = np.int64(P[r - 1, PAD_SIDE])
+        NE = np.int64(P[r - 1, PAD_SIDE + 1])
         x = np.int64(0)
         while x < X:
             c = x + PAD_SIDE
             if y == 0:
-                wv = P[r, c - 1]
-                P[r - 1, c - 1] = wv
-                P[r - 1, c] = wv
-                P[r - 1, c + 1] = wv
-                P[r - 2, c] = wv
-            W = np.int64(P[r, c - 1])
-            N = np.int64(P[r - 1, c])
-            NW = np.int64(P[r - 1, c - 1])
-            NE = np.int64(P[r - 1, c + 1])
-            if (runs and y > 0 and W == N and N == NW and N == NE and W == np.int64(P[r, c - 2])
-                    and N == np.int64(P[r - 2, c]) and (nref == 0 or np.int64(A[r, c]) == W)):
+                P[r - 1, c - 1] = W
+                P[r - 1, c] = W
+                P[r - 1, c + 1] = W
+                P[r - 2, c] = W
+                N = NW = NE = W
+            NN = np.int64(P[r - 2, c])
+            NEE = np.int64(P[r - 1, c + 2])
+            if (runs and y > 0 and W == N and N == NW and N == NE and W == WW
+                    and N == NN and (nref == 0 or np.int64(A[r, c]) == W)):
                 # ---- run mode (slab mode 4): a flat neighbourhood codes how many voxels along the
                 # row repeat W (within near), JPEG-LS style: one adaptive decision per block of
                 # 2**J voxels, J growing with each full block (index ri), then the rest of the
@@ -264,9 +269,12 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                     um, u0 = np.int64(eb[prv, c - 1]), np.int64(eb[prv, c])
                     vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
                     wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
-                N = np.int64(P[r - 1, c])
-                NW = np.int64(P[r - 1, c - 1])
-                NE = np.int64(P[r - 1, c + 1])
+                    WW = W
+                    N = np.int64(P[r - 1, c])
+                    NW = np.int64(P[r - 1, c - 1])
+                    NE = np.int64(P[r - 1, c + 1])
+                    NN = np.int64(P[r - 2, c])
+                    NEE = np.int64(P[r - 1, c + 2])
             if nref > 0:
                 R = np.int64(A[r, c])
                 p = R + ((W - np.int64(A[r, c - 1]) + N - np.int64(A[r - 1, c])) >> 1)
@@ -277,7 +285,7 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                 p = _med(W, N, NW)
                 p2 = (2 * (W + N) + NE - NW + 2) >> 2
                 tex_r = NW
-                t2 = np.int64(P[r, c - 2])
+                t2 = WW
             up = np.int64(eb[prv, c + 1])
             vp = np.int64(eb[2 + prv, c + 1])
             wp = np.int64(eb[4 + prv, c + 1])
@@ -296,8 +304,7 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             q = _activity_class(act)
             qb = min(q >> 2, N_BIAS_E - 1)
             tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
-            bctx = (qb * 128 + tex + (t2 * 8 > p8) * 16 + (np.int64(P[r - 2, c]) * 8 > p8) * 32
-                    + (np.int64(P[r - 1, c + 2]) * 8 > p8) * 64)
+            bctx = qb * 128 + tex + (t2 * 8 > p8) * 16 + (NN * 8 > p8) * 32 + (NEE * 8 > p8) * 64
             bi = 3 * bctx  # bias is flat: [sum, count + 1, mean] per context
             p8c = p8 + bias[np.uint64(bi + 2)]
             pred = min(max((p8c + 4) >> 3, minval), maxval)
@@ -416,11 +423,13 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
                     elif xv > maxval:
                         xv -= span
                     # a valid stream is in range here; a damaged one must not wrap the frame dtype
-                    P[r, c] = min(max(xv, minval), maxval)
+                    xv = min(max(xv, minval), maxval)
+                    P[r, c] = xv
+                else:
+                    xv = np.int64(P[r, c])
             else:
                 xv = min(max(pred + e * step, minval), maxval)
                 P[r, c] = xv
-            xv = np.int64(P[r, c])
             d = xv - pred
             a2, a1 = a1, (d if d >= 0 else -d)
             eb[cur, c] = a1
@@ -431,6 +440,7 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             g2, g1 = g1, (d if d >= 0 else -d)
             eb[4 + cur, c] = g1
             um, u0, vm, v0, wm, w0 = u0, up, v0, vp, w0, wp
+            WW, W, NW, N, NE = W, xv, N, NE, NEE
             # the error the bias sum takes is clipped to about the local activity: one outlier
             # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
             # predictions for hundreds of voxels (2-4% of a CT's bits). Always on: the modes that
@@ -438,9 +448,9 @@ def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tr
             lim = act + clip
             bsum = bias[np.uint64(bi)] + min(max(xv * 8 - p8, -lim), lim)
             n = bias[np.uint64(bi + 1)] + 1
-            if n >= BIAS_COUNT_MAX:
-                bsum >>= 1
-                n = BIAS_COUNT_MAX // 2
+            full = np.int64(n >= BIAS_COUNT_MAX)  # halve the sum and count (without a branch)
+            bsum >>= full
+            n -= full * (BIAS_COUNT_MAX - BIAS_COUNT_MAX // 2)
             bias[np.uint64(bi)] = bsum
             bias[np.uint64(bi + 1)] = n
             bias[np.uint64(bi + 2)] = (bsum * recip[np.uint64(n)]) >> 16
