@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from volcodec import DEFAULT_EFFORT
 from volcodec.errors import DicomError
 
 from .machine import machine_info
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(row), file=sys.stderr)
     lines = ["# DICOM file sizes: original, volcodec lossless, JPEG-LS lossless", "",
              *machine_lines(machine_info(argv)), "",
-             "Whole DICOM files in bytes; ratios are original / compressed. volcodec at the default effort (2).",
+             f"Whole DICOM files in bytes; ratios are original / compressed. volcodec at the default effort "
+             f"({DEFAULT_EFFORT}).",
              "`multiframe`: the classic series as one Legacy Converted Enhanced object (`--multiframe`).",
              "JPEG-LS: pydicom's encoder with pyjpegls (CharLS), one file per instance.", "",
              "| series | files | original | volcodec | ratio | volcodec multiframe | ratio | JPEG-LS (.80) | ratio | volcodec / JPEG-LS |",

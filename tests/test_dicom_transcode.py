@@ -162,3 +162,60 @@ def test_shared_data_round_trip(shared_data, tmp_path, name):
         main(["dicom", "decompress", str(tmp_path / "c"), str(tmp_path / "d")])
         (f,) = list(src.iterdir())
         assert pydicom.dcmread(tmp_path / "d" / f.name).PixelData == pydicom.dcmread(f).PixelData
+
+
+def _enhanced(tmp_path: Path, n: int) -> "pydicom.Dataset":
+    from dicom_builder import frame_values, write_enhanced
+
+    frames = [frame_values(0, z) for z in range(n)]
+    path = write_enhanced(tmp_path / "mf.dcm", frames, [(0.0, 0.0, 2.0 * z) for z in range(n)])
+    return pydicom.dcmread(path), np.stack(frames)
+
+
+def test_slabs_are_coded_in_parallel_with_bytes_independent_of_threads(tmp_path):
+    from volcodec.dicom import fragment
+
+    ds, frames = _enhanced(tmp_path, 41)
+    one = vd.compress_dataset(ds, threads=1)
+    two = vd.compress_dataset(ds, threads=2)
+    assert one.PixelData == two.PixelData
+    # 41 slices: slabs of volcodec.auto_slab(1, 41) = 10, so two threads share the work evenly
+    from pydicom.encaps import generate_frames
+
+    heads = sorted({fragment.parse(f).head for f in generate_frames(one.PixelData, number_of_frames=41)})
+    assert heads == [0, 10, 20, 30, 40]
+    for threads in (1, 2):
+        words = vd.transcode.decode_words(one, threads=threads)
+        assert np.array_equal(words[:, 0], frames)
+        assert vd.decompress_dataset(one, threads).PixelData == ds.PixelData
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f[:40], r"fragment 10 of .*Pixel Data.*: volcodec fragment is truncated"),
+    (lambda f: f[:-16] + bytes(x ^ 0x5A for x in f[-16:]), r"slab of head frame 10"),
+])
+def test_parallel_decode_names_the_bad_slab(tmp_path, damage, message):
+    from pydicom.encaps import encapsulate, generate_frames
+
+    from volcodec import DicomError
+
+    ds, _ = _enhanced(tmp_path, 20)
+    out = vd.compress_dataset(ds, threads=2)
+    frags = list(generate_frames(out.PixelData, number_of_frames=20))
+    frags[10] = damage(frags[10])  # the second slab's head
+    out.PixelData = encapsulate(frags, has_bot=True)
+    with pytest.raises(DicomError, match=message):
+        vd.transcode.decode_words(out, threads=2)
+
+
+def test_cli_threads_option_gives_the_same_files(tmp_path):
+    _series(tmp_path / "in", n=3)
+    for threads in ("1", "2"):
+        assert main(["dicom", "compress", "--threads", threads, str(tmp_path / "in"),
+                     str(tmp_path / f"c{threads}")]) == 0
+        assert main(["dicom", "decompress", "--threads", threads, str(tmp_path / f"c{threads}"),
+                     str(tmp_path / f"d{threads}")]) == 0
+    for p in (tmp_path / "c1").iterdir():
+        assert pydicom.dcmread(p).PixelData == pydicom.dcmread(tmp_path / "c2" / p.name).PixelData
+        assert (pydicom.dcmread(tmp_path / "d1" / p.name).PixelData
+                == pydicom.dcmread(tmp_path / "d2" / p.name).PixelData)

@@ -8,8 +8,8 @@ The public API is small::
     hdr = volcodec.read_header(buf)                     # validated Header, no pixel decoding
 """
 
-from .codec import (DEFAULT_EFFORT, DEFAULT_SLAB, Recovered, decode, decode_frames, encode, max_abs_error,
-                    read_header)
+from .codec import (DEFAULT_EFFORT, DEFAULT_SLAB, Recovered, auto_slab, decode, decode_frames, encode,
+                    max_abs_error, read_header, thread_count)
 from .errors import (
     ChecksumError,
     CorruptDataError,
@@ -44,9 +44,11 @@ __all__ = [
     "UnsupportedVersionError",
     "VerifyError",
     "VolcodecError",
+    "auto_slab",
     "decode",
     "decode_frames",
     "encode",
     "max_abs_error",
     "read_header",
+    "thread_count",
 ]

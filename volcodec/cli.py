@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, decode, encode, max_abs_error, read_header
+from . import DEFAULT_EFFORT, __version__, decode, encode, max_abs_error, read_header
 from .errors import InputFileError, VolcodecError
 
 EXAMPLE_NAME = "example_ct.npz"
@@ -300,8 +300,8 @@ def _int_in(lo: int, hi: int):
 
 
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--effort", type=_int_in(1, 9), default=5, metavar="N",
-                   help="1 (fastest) .. 9 (smallest); every level decodes alike (default 5)")
+    p.add_argument("--effort", type=_int_in(1, 9), default=DEFAULT_EFFORT, metavar="N",
+                   help=f"1 (fastest) .. 9 (smallest); every level decodes alike (default {DEFAULT_EFFORT})")
     p.add_argument("--bits-stored", type=_int_in(1, 32), default=None, metavar="B",
                    help="significant bits, as DICOM (0028,0101) Bits Stored (default: from the file "
                         "for DICOM, else the narrowest width that holds every value)")
@@ -310,10 +310,10 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                         "two threads share the work evenly)")
     p.add_argument("--near", type=_int_in(0, (1 << 32) - 1), default=0, metavar="D",
                    help="near-lossless: every voxel within D of the original (default 0 = lossless)")
-    _add_threads_option(p)
+    add_threads_option(p)
 
 
-def _add_threads_option(p: argparse.ArgumentParser) -> None:
+def add_threads_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_int_in(1, 1024), default=None, metavar="N",
                    help="threads coding slabs in parallel (default: all cores; output is identical)")
 
@@ -338,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    _add_threads_option(p)
+    add_threads_option(p)
     p.set_defaults(run=cmd_decompress)
 
     p = sub.add_parser("info", help="print a stream's header", description="Print a stream's header.")

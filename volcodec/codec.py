@@ -219,8 +219,9 @@ def _validate_array(array) -> np.ndarray:
     return array
 
 
-def _as_threads(threads) -> int:
-    """``threads`` argument: None = every core this process may use; else an integer >= 1."""
+def thread_count(threads=None) -> int:
+    """How many threads a ``threads`` argument means: None = every core this process may use, else
+    an integer >= 1 (anything else raises :class:`InvalidArgumentError`)."""
     if threads is None:
         try:
             return max(1, len(os.sched_getaffinity(0)))
@@ -297,7 +298,7 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
     slab_t = _as_int(slab_t, "slab_t")
     if not 1 <= slab <= 65535 or not 1 <= slab_t <= 65535:
         raise InvalidArgumentError(f"slab and slab_t must be 1..65535, got {slab}, {slab_t}")
-    threads = _as_threads(threads)
+    threads = thread_count(threads)
     width = array.dtype.itemsize * 8
     signed = array.dtype.kind == "i"
     lo, hi = int(array.min()), int(array.max())
@@ -532,7 +533,7 @@ def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_
     strict = _check_strict(strict)
     mv = _as_buffer(buf)
     hdr = fmt.read_header(mv, max_voxels=max_voxels)
-    threads = _as_threads(threads)
+    threads = thread_count(threads)
     out = _check_out(out, hdr)
     o4 = out.reshape((1,) + out.shape) if hdr.ndim == 3 else out
     _, _, Y, X = hdr.tzyx
@@ -596,7 +597,7 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
     strict = _check_strict(strict)
     mv = _as_buffer(buf)
     hdr = fmt.read_header(mv, max_voxels=max_voxels)
-    threads = _as_threads(threads)
+    threads = thread_count(threads)
     try:
         idx = [int(i) for i in np.asarray(indices).reshape(-1)]
     except (TypeError, ValueError):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import EXIT_DATA, EXIT_OK, CliError, write_atomic
+from .. import DEFAULT_EFFORT
+from ..cli import EXIT_DATA, EXIT_OK, CliError, add_threads_option, write_atomic
 from ..errors import DicomError, VolcodecError
 from . import multiframe
 from .transcode import Geometry, compress_dataset, decode_words, decompress_dataset, stored_words
@@ -74,7 +75,7 @@ def _guard(path, fn):
 def cmd_compress(args) -> int:
     dst = Path(args.output)
     items = inputs(args.input)
-    kw = {"effort": args.effort, "near": args.near}
+    kw = {"effort": args.effort, "near": args.near, "threads": args.threads}
     series: dict[str, list] = defaultdict(list)
     total_in = total_out = 0
     for path, rel in items:
@@ -108,12 +109,12 @@ def cmd_decompress(args) -> int:
         if not is_volcodec(ds.file_meta.get("TransferSyntaxUID", "")):
             raise CliError(f"{path}: transfer syntax {ds.file_meta.get('TransferSyntaxUID')} is not volcodec's")
         if args.split and multiframe.is_split_capable(ds):
-            words = _guard(path, lambda: decode_words(ds))
+            words = _guard(path, lambda: decode_words(ds, threads=args.threads))
             for inst in _guard(path, lambda: multiframe.split(ds, words)):
                 _write(inst, dst / rel.parent / f"{inst.SOPInstanceUID}.dcm", args.force)
                 written += 1
             continue
-        _write(_guard(path, lambda: decompress_dataset(ds)), dst / rel, args.force)
+        _write(_guard(path, lambda: decompress_dataset(ds, args.threads)), dst / rel, args.force)
         written += 1
     print(f"{args.input} -> {dst}: {len(items)} file(s) in, {written} written")
     return EXIT_OK
@@ -169,7 +170,9 @@ def add_parser(sub, int_in) -> None:
         return p
 
     p = command("compress", cmd_compress, "compress SRC into the folder DST")
-    p.add_argument("--effort", type=int_in(1, 9), default=2, metavar="N", help="1..9 (default 2)")
+    p.add_argument("--effort", type=int_in(1, 9), default=DEFAULT_EFFORT, metavar="N",
+                   help=f"1 (fastest) .. 9 (smallest) (default {DEFAULT_EFFORT})")
+    add_threads_option(p)
     p.add_argument("--near", type=int_in(0, 2**31 - 1), default=0, metavar="D",
                    help="near-lossless: max abs error D (new SOP Instance UIDs; default 0 = lossless)")
     p.add_argument("--multiframe", action="store_true",
@@ -177,4 +180,5 @@ def add_parser(sub, int_in) -> None:
     p = command("decompress", cmd_decompress, "decompress SRC into the folder DST (Explicit VR Little Endian)")
     p.add_argument("--split", action="store_true",
                    help="split objects made by --multiframe back into their source instances")
+    add_threads_option(p)
     command("verify", cmd_verify, "check that every frame of SRC is in DST, bit-exact", force=False)

@@ -11,9 +11,11 @@ ratio and method, and new SOP Instance UIDs (PS3.3 C.7.6.1.1.5).
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import auto_slab, thread_count
 from ..codec import DEFAULT_EFFORT, DEFAULT_SLAB, DEFAULT_SLAB_T
 from ..errors import DicomError
 from . import fragment, order
@@ -101,26 +103,40 @@ def stored_words(ds, geo: Geometry | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(arr, -1, 1)).astype(geo.dtype.newbyteorder("="), copy=False)
 
 
+def _each(task, jobs: list, threads) -> list:
+    """``task(job)`` for every job, in order, on up to ``threads`` threads (None: every core). The
+    codec's kernels release the GIL and every job is a separate slab, so the results do not depend
+    on the thread count."""
+    workers = min(thread_count(threads), len(jobs))
+    if workers <= 1:
+        return [task(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(task, jobs))
+
+
 def encode_fragments(words: np.ndarray, grid: np.ndarray, *, bits_stored: int, effort: int,
-                     near: int = 0) -> list[bytes]:
+                     near: int = 0, threads: int | None = None) -> list[bytes]:
     """One fragment per frame (index = frame number) for (frames, samples, Y, X) ``words`` coded in
-    slabs of the (T, Z) prediction ``grid`` (slices of DEFAULT_SLAB x time points of DEFAULT_SLAB_T)."""
+    slabs of the (T, Z) prediction ``grid``: time points of DEFAULT_SLAB_T x slices of
+    :func:`volcodec.auto_slab` (colour frames: runs of DEFAULT_SLAB), ``threads`` slabs at a time."""
     n, samples = words.shape[:2]
-    frags: list[bytes | None] = [None] * n
     if samples > 1:  # colour: runs of frames; a frame's samples predict from one another
         grid = grid.reshape(1, -1)
     T, Z = grid.shape
-    st = DEFAULT_SLAB_T if samples == 1 else 1
-    for t0 in range(0, T, st):
-        for z0 in range(0, Z, DEFAULT_SLAB):
-            members = grid[t0:t0 + st, z0:z0 + DEFAULT_SLAB]
-            block = words[members.ravel()]
-            if samples == 1:
-                block = block.reshape(members.shape + block.shape[-2:])
-            out = fragment.encode_slab(block, members.ravel().tolist(), samples, bits_stored=bits_stored,
-                                       effort=effort, near=near)
-            for k, frag in zip(members.ravel(), out):
-                frags[k] = frag
+    st, sz = (DEFAULT_SLAB_T, auto_slab(T, Z)) if samples == 1 else (1, DEFAULT_SLAB)
+    jobs = [grid[t0:t0 + st, z0:z0 + sz] for t0 in range(0, T, st) for z0 in range(0, Z, sz)]
+
+    def code(members: np.ndarray) -> list[bytes]:
+        block = words[members.ravel()]
+        if samples == 1:
+            block = block.reshape(members.shape + block.shape[-2:])
+        return fragment.encode_slab(block, members.ravel().tolist(), samples, bits_stored=bits_stored,
+                                    effort=effort, near=near)
+
+    frags: list[bytes | None] = [None] * n
+    for members, out in zip(jobs, _each(code, jobs, threads)):
+        for k, frag in zip(members.ravel(), out):
+            frags[k] = frag
     return frags
 
 
@@ -138,13 +154,15 @@ def _copy_without_pixels(ds):
     return out
 
 
-def compress_dataset(ds, *, near: int = 0, effort: int = DEFAULT_EFFORT):
-    """A copy of ``ds`` with its pixels in volcodec's lossless (``near=0``) or near-lossless syntax."""
+def compress_dataset(ds, *, near: int = 0, effort: int = DEFAULT_EFFORT, threads: int | None = None):
+    """A copy of ``ds`` with its pixels in volcodec's lossless (``near=0``) or near-lossless syntax,
+    coding ``threads`` slabs at a time (None: every core; the bytes do not depend on it)."""
     register()
     geo = Geometry(ds)
     words = stored_words(ds, geo)
     grid = order.frame_grid(ds)
-    frags = encode_fragments(words, grid, bits_stored=geo.bits_stored, effort=effort, near=near)
+    frags = encode_fragments(words, grid, bits_stored=geo.bits_stored, effort=effort, near=near,
+                             threads=threads)
     out = _copy_without_pixels(ds)
     _set_pixel_data(out, frags)
     uid = VOLCODEC_NEAR_LOSSLESS if near else VOLCODEC_LOSSLESS
@@ -193,8 +211,9 @@ def _values(value) -> list:
     return list(value)
 
 
-def decode_words(ds, geo: Geometry | None = None) -> np.ndarray:
-    """Every frame of a volcodec dataset as (frames, samples, Y, X) words."""
+def decode_words(ds, geo: Geometry | None = None, threads: int | None = None) -> np.ndarray:
+    """Every frame of a volcodec dataset as (frames, samples, Y, X) words, decoding ``threads``
+    slabs at a time (None: every core)."""
     from pydicom.encaps import generate_frames
 
     register()
@@ -211,18 +230,32 @@ def decode_words(ds, geo: Geometry | None = None) -> np.ndarray:
     if len(frags) != geo.frames:
         raise DicomError(f"{element('PixelData')} holds {len(frags)} fragments, "
                          f"{element('NumberOfFrames')} says {geo.frames}")
-    cache = fragment.SlabCache()
-    out = np.empty((geo.frames, geo.samples, geo.rows, geo.columns), geo.dtype.newbyteorder("="))
+    parsed = []
     for k, raw in enumerate(frags):
-        frag = fragment.parse(raw)
+        try:
+            frag = fragment.parse(raw)
+        except DicomError as exc:
+            raise DicomError(f"fragment {k} of {element('PixelData')}: {exc.message}") from None
         if frag.frame != k:
             raise DicomError(f"fragment {k} of {element('PixelData')} says it holds frame {frag.frame}")
-        words = cache.frame(frag, lambda i: _head_fragment(frags, i, k))
-        if words.shape != out.shape[1:] or words.dtype.newbyteorder("=") != out.dtype:
-            raise DicomError(f"frame {k} decodes to {words.shape} {words.dtype.name}; {element('Rows')}, "
-                             f"{element('Columns')}, {element('SamplesPerPixel')} and "
-                             f"{element('BitsAllocated')} expect {out.shape[1:]} {out.dtype.name}")
-        out[k] = words
+        parsed.append(frag)
+    slabs: dict[int, list] = {}  # head frame -> its frames' fragments, in frame order
+    for frag in parsed:
+        slabs.setdefault(frag.head, []).append(frag)
+    out = np.empty((geo.frames, geo.samples, geo.rows, geo.columns), geo.dtype.newbyteorder("="))
+
+    def decode_slab(members: list) -> None:  # each slab's frames, written straight into ``out``
+        cache = fragment.SlabCache()
+        for frag in members:
+            k = frag.frame
+            words = cache.frame(frag, lambda i: _head_fragment(frags, i, k))
+            if words.shape != out.shape[1:] or words.dtype.newbyteorder("=") != out.dtype:
+                raise DicomError(f"frame {k} decodes to {words.shape} {words.dtype.name}; {element('Rows')}, "
+                                 f"{element('Columns')}, {element('SamplesPerPixel')} and "
+                                 f"{element('BitsAllocated')} expect {out.shape[1:]} {out.dtype.name}")
+            out[k] = words
+
+    _each(decode_slab, list(slabs.values()), threads)
     return out
 
 
@@ -233,15 +266,16 @@ def _head_fragment(frags: list, i: int, k: int):
     return frags[i]
 
 
-def decompress_dataset(ds):
-    """A copy of the volcodec-compressed ``ds`` in Explicit VR Little Endian (words as stored)."""
+def decompress_dataset(ds, threads: int | None = None):
+    """A copy of the volcodec-compressed ``ds`` in Explicit VR Little Endian (words as stored),
+    decoding ``threads`` slabs at a time (None: every core)."""
     from pydicom.uid import ExplicitVRLittleEndian
 
     ts = str(ds.file_meta.TransferSyntaxUID)
     if not is_volcodec(ts):
         raise DicomError(f"the dataset's transfer syntax {ts} is not volcodec's")
     geo = Geometry(ds)
-    words = decode_words(ds, geo)
+    words = decode_words(ds, geo, threads)
     out = _copy_without_pixels(ds)
     data = b"".join(frame_bytes(w, geo.planar) for w in words)
     out.PixelData = data + b"\0" * (len(data) & 1)
