@@ -339,7 +339,7 @@ def test_small_mixed_raw_and_coded_slabs():
     buf = assert_round_trip(a, slab=2)
     hdr = volcodec.read_header(buf)
     # default effort: the fast scan
-    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST8, fmt.SLAB_RAW]
+    assert [buf[off] for off, _, _ in hdr.slabs] == [fmt.SLAB_FAST8P, fmt.SLAB_RAW]
     for k in range(4):
         np.testing.assert_array_equal(volcodec.decode_frames(buf, [k])[0], a[k])
 

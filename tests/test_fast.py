@@ -36,12 +36,12 @@ def _modes(buf):
 def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
     a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
     buf = volcodec.encode(a)
-    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 5
-    assert fmt.SLAB_FAST8 in _modes(buf)
+    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 6
+    assert fmt.SLAB_FAST8P in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
 
-@pytest.mark.parametrize("mode", [2, 3, 4, 5])
+@pytest.mark.parametrize("mode", [2, 3, 4, 5, 6])
 def test_escape_tokens_and_extremes_round_trip(monkeypatch, mode):
     # a smooth field (small shift s) with sparse full-range spikes: residuals far beyond what the
     # other tokens cover (u < 16 in mode 5, u < 128 before) take the escape; the extremes check
@@ -60,7 +60,7 @@ def test_escape_tokens_and_extremes_round_trip(monkeypatch, mode):
 def test_fast_scan_4d_and_decode_frames():
     a = _smooth((3, 5, 8, 7), "uint16", seed=8)
     buf = volcodec.encode(a, slab=2, slab_t=2)
-    assert set(_modes(buf)) == {fmt.SLAB_FAST8}
+    assert set(_modes(buf)) == {fmt.SLAB_FAST8P}
     np.testing.assert_array_equal(volcodec.decode(buf), a)
     flat = a.reshape(-1, 8, 7)
     for k in (0, 6, 14):
@@ -75,7 +75,7 @@ def test_fast_scan_near_lossless_when_asked(monkeypatch, near):
     assert not set(fmt.FAST_MODES) & set(_modes(volcodec.encode(a, near=near)))
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST8 in _modes(buf)
+    assert fmt.SLAB_FAST8P in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
@@ -97,7 +97,7 @@ def _flat_patches(shape, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "int32"])
-@pytest.mark.parametrize("mode", [4, 5])
+@pytest.mark.parametrize("mode", [4, 5, 6])
 def test_runs_round_trip(monkeypatch, dtype, mode):
     monkeypatch.setattr(codec, "_FAST_MODE", mode)
     a = _flat_patches((2, 3, 40, 37), dtype, seed=21)
@@ -107,17 +107,18 @@ def test_runs_round_trip(monkeypatch, dtype, mode):
     np.testing.assert_array_equal(volcodec.decode_frames(buf, [4])[0], a[1, 1])
 
 
-@pytest.mark.parametrize("older", [3, 4])
-def test_a_mode_5_payload_relabelled_older_does_not_decode(older):
-    """Mode 3 has no runs, mode 4 has 16 tokens: a mostly flat mode-5 payload relabelled either
-    does not give the volume back, so the decoder does take its coding from the mode byte."""
+@pytest.mark.parametrize("older", [3, 4, 5])
+def test_a_mode_6_payload_relabelled_older_does_not_decode(older):
+    """Mode 3 has no runs, mode 4 has 16 tokens, mode 5 starts its models at 1/2: a mostly flat
+    mode-6 payload relabelled any of them does not give the volume back, so the decoder does take
+    its coding from the mode byte."""
     a = np.zeros((2, 64, 64), np.uint16)
     a[:, 20:40, 10:50] = _smooth((2, 20, 40), "uint16", seed=22, step=30)
     buf = volcodec.encode(a, slab=2)
     hdr = volcodec.read_header(buf)
     off, length, _ = hdr.slabs[0]
     payload = bytearray(buf[off:off + length])
-    assert payload[0] == fmt.SLAB_FAST8
+    assert payload[0] == fmt.SLAB_FAST8P
     payload[0] = older
     got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
     assert damaged.any() or not np.array_equal(got, a)
@@ -145,7 +146,7 @@ def test_runs_keep_the_near_bound(monkeypatch, near):
     a += rng.integers(-near, near + 1, a.shape).astype(np.int16) * (a == 7)
     monkeypatch.setattr(codec, "_FAST_NEAR", True)
     buf = volcodec.encode(a, near=near)
-    assert fmt.SLAB_FAST8 in _modes(buf)
+    assert fmt.SLAB_FAST8P in _modes(buf)
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
@@ -205,7 +206,7 @@ def test_compiled_scan_matches_plain_python(mode):
 
 def _fast_stream():
     buf = volcodec.encode(_smooth((2, 12, 12), "uint16", seed=12), slab=2)
-    assert _modes(buf) == [fmt.SLAB_FAST8]
+    assert _modes(buf) == [fmt.SLAB_FAST8P]
     return buf
 
 
@@ -250,3 +251,14 @@ def test_truncated_raw_bits_are_detected():
     payload = bytes(buf[off:off + length])
     with pytest.raises(CorruptDataError, match="slab 0"):
         volcodec.decode(with_payload(buf, 0, payload[:len(payload) - 12]))
+
+
+def test_mode_6_token_models_start_at_the_prior():
+    from volcodec.kernels import fast
+
+    plain, prior = fast.new_tree(), fast.new_tree(prior=True)
+    assert plain.shape == prior.shape and (plain >> 8 == 1 << 15).all() and not (prior & 255).any()
+    nodes = prior[:fast.N_CTX * 8].reshape(fast.N_CTX, 8)
+    want = np.round(fast.TREE_PRIOR8[1:] * 65536)
+    assert ((nodes[:, 1:] >> 8) == want).all()
+    assert (prior[fast.N_CTX * 8:] == plain[fast.N_CTX * 8:]).all()  # the leaves' unused children

@@ -30,7 +30,7 @@ DEFAULT_SLAB = 16  # the most slices per slab when encode() picks (random access
 SLAB_MIN = 8  # the fewest slices per slab it picks (unless the volume has fewer)
 DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
-_FAST_MODE = fmt.SLAB_FAST8  # the fast-scan mode the encoder writes (tests write older ones)
+_FAST_MODE = fmt.SLAB_FAST8P  # the fast-scan mode the encoder writes (tests write older ones)
 _FAST_NEAR = False  # near-lossless at effort 1 uses the binary scan (smaller); tests turn this on
 
 
@@ -145,10 +145,10 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     bias[:, 1] = 1
     end = len(buf) if end is None else end
     if fast:
-        depth = fastk.DEPTH if fast == fmt.SLAB_FAST8 else fastk.DEPTH_OLD
-        tree = fastk.new_tree(depth)
+        depth = fastk.DEPTH if fast in (fmt.SLAB_FAST8, fmt.SLAB_FAST8P) else fastk.DEPTH_OLD
+        tree = fastk.new_tree(depth, prior=fast == fmt.SLAB_FAST8P)
         recip = work.recip if fast == fmt.SLAB_FAST else fastk.RECIP_PRIOR  # mode 2: plain means
-        runs = int(fast in (fmt.SLAB_FAST_RUN, fmt.SLAB_FAST8))
+        runs = int(fast in (fmt.SLAB_FAST_RUN, fmt.SLAB_FAST8, fmt.SLAB_FAST8P))
         rmdl = rcm.new_models(fastk.N_RUN)
         st = fastk.new_state()
         st[:3] = rcm.rc_start(buf, start, end, dec)
