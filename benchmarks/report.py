@@ -134,7 +134,8 @@ def markdown(result: dict) -> str:
     out = ["# volcodec against standard lossless codecs", ""]
     out += machine_lines(result["machine"])
     out += [
-        (f"- Single thread, best of {s['repeats']} runs, whole volume per timing (per-slice codecs "
+        (f"- Single thread, best of {s['repeats']} rounds (each round times every codec once, in turn, so "
+         "a slow spell of the machine hits them alike), whole volume per timing (per-slice codecs "
          "loop over slices inside the timing), every result decoded and compared bit for bit; "
          f"ratios are to `{REFERENCE}` in this run (bpv: lower is better; speed: higher is better)."),
         f"- Run time: {result['run_seconds']:.0f} s.",

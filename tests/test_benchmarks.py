@@ -169,6 +169,39 @@ def test_measure_marks_inexact_and_raising_codecs_failed():
     assert not row["ok"] and row["error"] == "warm-up: RuntimeError: boom"
 
 
+class _Exact(_Corrupting):
+    """Exact, with an encode time and (optionally) output size that change from round to round."""
+
+    def __init__(self, name, delays, sizes=None):
+        self.name, self.delays, self.sizes, self.calls, self.order = name, list(delays), sizes, 0, []
+
+    def encode(self, volume, bits):
+        import time
+
+        self.calls += 1
+        if self.calls % 2 == 0:  # every other call is the warm-up's
+            self.order.append(self.name)
+            time.sleep(self.delays[self.calls // 2 - 1])
+        pad = b"" if self.sizes is None else b"\0" * self.sizes[(self.calls - 1) // 2]
+        return [volume.tobytes(), pad]
+
+    def decode(self, chunks, shape, dtype, bits):
+        return np.frombuffer(chunks[0], dtype).reshape(shape).copy()
+
+
+def test_rounds_interleave_codecs_and_keep_each_ones_best():
+    a, b = _Exact("a", [0.05, 0.0, 0.05]), _Exact("b", [0.0, 0.05, 0.05])
+    log = []
+    a.order = b.order = log
+    ra, rb = compare.measure_in_rounds([a, b], _npvolume(), 3)
+    assert log == ["a", "b"] * 3  # round by round, not codec by codec
+    assert ra["ok"] and rb["ok"] and ra["encode_s"] < 0.04 and rb["encode_s"] < 0.04
+    assert ra["encode_mvox_s"] == pytest.approx(ra["voxels"] / ra["encode_s"] / 1e6)
+    # a codec whose output changes between rounds fails its row
+    (rc,) = compare.measure_in_rounds([_Exact("c", [0, 0], sizes=[0, 3])], _npvolume(), 2)
+    assert not rc["ok"] and "bytes, an earlier one" in rc["error"]
+
+
 def test_aggregate_compares_the_same_volumes():
     def row(volume, codec, nbytes, ok=True):
         return {"volume": volume, "codec": codec, "voxels": 100, "ok": ok, "bytes": nbytes,
