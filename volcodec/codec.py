@@ -13,12 +13,12 @@ import dataclasses
 import numbers
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from . import format as fmt
+from ._threads import run_each
 from .errors import ChecksumError, CorruptDataError, FormatError, InvalidArgumentError, VerifyError
 from .kernels import rangecoder as rcm
 from .kernels import fast as fastk
@@ -233,16 +233,6 @@ def thread_count(threads=None) -> int:
     return threads
 
 
-def _run_slabs(task, n_slabs: int, threads: int) -> list:
-    """``task(s)`` for every slab, in slab order, on up to ``threads`` threads. The kernels release
-    the GIL and every slab is coded independently, so the results (and the bytes written from
-    them) do not depend on the thread count."""
-    if threads == 1 or n_slabs <= 1:
-        return [task(s) for s in range(n_slabs)]
-    with ThreadPoolExecutor(max_workers=min(threads, n_slabs)) as pool:
-        return list(pool.map(task, range(n_slabs)))
-
-
 def _two_thread_makespan(sizes: list[int]) -> int:
     """Frames the busier of two threads codes when each takes the next slab as it gets free
     (largest first, as the thread pool's order is slab order and the last slab is the small one)."""
@@ -345,7 +335,7 @@ def encode(array, *, bits_stored: int | None = None, effort: int = DEFAULT_EFFOR
         return _encode_slab(_Work(Y, X, bits_stored), low, tr, zr, params, bits_stored, near, signed,
                             array.dtype)
 
-    payloads = _run_slabs(task, n_slabs, threads)
+    payloads = run_each(task, range(n_slabs), threads)
     base = fmt.table_size(n_slabs)
     entries, off = [], base
     for p in payloads:
@@ -548,7 +538,7 @@ def decode(buf, *, out: np.ndarray | None = None, max_voxels: int = fmt.DEFAULT_
             tr, zr = hdr.slab_frames(s)
             damaged[tr.start:tr.stop, zr.start:zr.stop] = True
 
-    _run_slabs(task, hdr.n_slabs, threads)
+    run_each(task, range(hdr.n_slabs), threads)
     if hdr.plane is not None:
         damaged |= _add_high_plane(mv, hdr, o4, None, max_voxels, threads, strict).reshape(damaged.shape)
     if strict:
@@ -631,8 +621,7 @@ def decode_frames(buf, indices, *, max_voxels: int = fmt.DEFAULT_MAX_VOXELS,
                             stop_frame=max(local)):
             damaged[[pos for k in ks for pos in want[k]]] = True
 
-    items = sorted(by_slab.items())
-    _run_slabs(lambda i: task(items[i]), len(items), threads)
+    run_each(task, sorted(by_slab.items()), threads)
     if hdr.plane is not None and idx:
         damaged |= _add_high_plane(mv, hdr, out, idx, max_voxels, threads, strict)
     if strict:

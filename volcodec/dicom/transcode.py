@@ -11,11 +11,11 @@ ratio and method, and new SOP Instance UIDs (PS3.3 C.7.6.1.1.5).
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import auto_slab, thread_count
+from .._threads import run_each
 from ..codec import DEFAULT_EFFORT, DEFAULT_SLAB, DEFAULT_SLAB_T
 from ..errors import DicomError
 from . import fragment, order
@@ -103,17 +103,6 @@ def stored_words(ds, geo: Geometry | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(arr, -1, 1)).astype(geo.dtype.newbyteorder("="), copy=False)
 
 
-def _each(task, jobs: list, threads) -> list:
-    """``task(job)`` for every job, in order, on up to ``threads`` threads (None: every core). The
-    codec's kernels release the GIL and every job is a separate slab, so the results do not depend
-    on the thread count."""
-    workers = min(thread_count(threads), len(jobs))
-    if workers <= 1:
-        return [task(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(task, jobs))
-
-
 def encode_fragments(words: np.ndarray, grid: np.ndarray, *, bits_stored: int, effort: int,
                      near: int = 0, threads: int | None = None) -> list[bytes]:
     """One fragment per frame (index = frame number) for (frames, samples, Y, X) ``words`` coded in
@@ -134,7 +123,7 @@ def encode_fragments(words: np.ndarray, grid: np.ndarray, *, bits_stored: int, e
                                     effort=effort, near=near)
 
     frags: list[bytes | None] = [None] * n
-    for members, out in zip(jobs, _each(code, jobs, threads)):
+    for members, out in zip(jobs, run_each(code, jobs, thread_count(threads))):
         for k, frag in zip(members.ravel(), out):
             frags[k] = frag
     return frags
@@ -255,7 +244,7 @@ def decode_words(ds, geo: Geometry | None = None, threads: int | None = None) ->
                                  f"{element('BitsAllocated')} expect {out.shape[1:]} {out.dtype.name}")
             out[k] = words
 
-    _each(decode_slab, list(slabs.values()), threads)
+    run_each(decode_slab, slabs.values(), thread_count(threads))
     return out
 
 
