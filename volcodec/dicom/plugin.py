@@ -18,6 +18,8 @@ only lossless encoding is offered here: use :func:`volcodec.dicom.compress_datas
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..codec import DEFAULT_EFFORT
@@ -35,6 +37,7 @@ DECODER_DEPENDENCIES = {uid: ("numpy", "numba") for uid in TRANSFER_SYNTAXES}
 ENCODER_DEPENDENCIES = {VOLCODEC_LOSSLESS: ("numpy", "numba")}
 
 _registered = False
+_register_lock = threading.Lock()  # the DICOM CLI compresses files on several threads
 
 
 def is_available(uid: str) -> bool:
@@ -159,10 +162,16 @@ def pydicom_version() -> tuple[int, int]:
 
 
 def register() -> None:
-    """Register our transfer syntaxes, decoders and encoder with pydicom (idempotent)."""
-    global _registered
+    """Register our transfer syntaxes, decoders and encoder with pydicom (idempotent, thread-safe)."""
     if _registered:
         return
+    with _register_lock:
+        if not _registered:
+            _register()
+
+
+def _register() -> None:
+    global _registered
     try:
         import pydicom  # noqa: F401
     except ImportError:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import DEFAULT_EFFORT
+from .. import DEFAULT_EFFORT, thread_count
+from .._threads import run_each
 from ..cli import EXIT_DATA, EXIT_OK, CliError, add_threads_option, write_atomic
 from ..errors import DicomError, VolcodecError
 from . import multiframe
@@ -72,25 +73,39 @@ def _guard(path, fn):
         raise CliError(f"{path}: {exc}") from None
 
 
+def _per_file(args, n_files: int) -> tuple[int, int]:
+    """(files at a time, threads per file): with several files, every core takes whole files (a
+    single-frame instance is one slab, so only files run side by side); one file gets them all."""
+    threads = thread_count(args.threads)
+    return (threads, 1) if n_files > 1 else (1, threads)
+
+
 def cmd_compress(args) -> int:
     dst = Path(args.output)
     items = inputs(args.input)
-    kw = {"effort": args.effort, "near": args.near, "threads": args.threads}
-    series: dict[str, list] = defaultdict(list)
-    total_in = total_out = 0
-    for path, rel in items:
+    at_once, inner = _per_file(args, len(items))
+    kw = {"effort": args.effort, "near": args.near}
+
+    def one(item):  # -> (series UID, dataset) to convert later, or (input bytes, output bytes)
+        path, rel = item
         ds = _guard(path, lambda: _read(path))
         if args.multiframe and multiframe.can_convert(ds):
-            series[str(ds.get("SeriesInstanceUID", ""))].append((path, rel, ds))
-            continue
-        out = _guard(path, lambda: compress_dataset(ds, **kw))
+            return str(ds.get("SeriesInstanceUID", "")), ds
+        out = _guard(path, lambda: compress_dataset(ds, threads=inner, **kw))
         _write(out, dst / rel, args.force)
-        total_in += path.stat().st_size
-        total_out += (dst / rel).stat().st_size
+        return path.stat().st_size, (dst / rel).stat().st_size
+
+    series: dict[str, list] = defaultdict(list)
+    total_in = total_out = 0
+    for (path, rel), (a, b) in zip(items, run_each(one, items, at_once)):
+        if isinstance(a, str):
+            series[a].append((path, rel, b))
+        else:
+            total_in, total_out = total_in + a, total_out + b
     for uid, members in series.items():
         datasets = [m[2] for m in members]
         mf = _guard(members[0][0], lambda: multiframe.to_multiframe(datasets))
-        out = _guard(members[0][0], lambda: compress_dataset(mf, **kw))
+        out = _guard(members[0][0], lambda: compress_dataset(mf, threads=args.threads, **kw))
         target = dst / members[0][1].parent / f"{uid}.dcm"
         _write(out, target, args.force)
         total_in += sum(m[0].stat().st_size for m in members)
@@ -103,19 +118,23 @@ def cmd_compress(args) -> int:
 def cmd_decompress(args) -> int:
     dst = Path(args.output)
     items = inputs(args.input)
-    written = 0
-    for path, rel in items:
+    at_once, inner = _per_file(args, len(items))
+
+    def one(item) -> int:  # files written
+        path, rel = item
         ds = _guard(path, lambda: _read(path))
         if not is_volcodec(ds.file_meta.get("TransferSyntaxUID", "")):
             raise CliError(f"{path}: transfer syntax {ds.file_meta.get('TransferSyntaxUID')} is not volcodec's")
         if args.split and multiframe.is_split_capable(ds):
-            words = _guard(path, lambda: decode_words(ds, threads=args.threads))
-            for inst in _guard(path, lambda: multiframe.split(ds, words)):
+            words = _guard(path, lambda: decode_words(ds, threads=inner))
+            instances = _guard(path, lambda: multiframe.split(ds, words))
+            for inst in instances:
                 _write(inst, dst / rel.parent / f"{inst.SOPInstanceUID}.dcm", args.force)
-                written += 1
-            continue
-        _write(_guard(path, lambda: decompress_dataset(ds, args.threads)), dst / rel, args.force)
-        written += 1
+            return len(instances)
+        _write(_guard(path, lambda: decompress_dataset(ds, inner)), dst / rel, args.force)
+        return 1
+
+    written = sum(run_each(one, items, at_once))
     print(f"{args.input} -> {dst}: {len(items)} file(s) in, {written} written")
     return EXIT_OK
 
