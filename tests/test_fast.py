@@ -150,9 +150,11 @@ def test_runs_keep_the_near_bound(monkeypatch, near):
     assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
 
 
-def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0, depth=fast.DEPTH):
-    """One frame through ``kernel_fn`` (the compiled scan or its plain-Python twin); returns the
-    padded frame, the state, and the two output buffers."""
+def _run_frame(compiled, dec, frame, bits, signed, recip, buf=None, runs=0, depth=fast.DEPTH):
+    """One frame through the compiled scan (or, ``compiled`` False, its plain-Python twin); returns
+    the padded frame, the state, and the two output buffers."""
+    kernel_fn = fast.KERNELS[dec, depth]
+    kernel_fn = kernel_fn if compiled else getattr(kernel_fn, "py_func", kernel_fn)
     y, x = frame.shape
     work = codec._Work(y, x, bits)
     P = work.frame()
@@ -172,7 +174,7 @@ def _run_frame(kernel_fn, dec, frame, bits, signed, recip, buf=None, runs=0, dep
     st = fast.new_state()
     st[:3] = rcm.rc_start(rcbuf, 0, end, dec)
     st[5] = rstart
-    kernel_fn(dec, depth, P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(depth),
+    kernel_fn(P, work.dummy, 0, y, x, minval, maxval, bits, 0, work.eb, fast.new_tree(depth),
               fast.TABLES, bias.reshape(-1), recip, st, rcbuf, end, rbuf, len(rbuf), runs,
               rcm.new_models(fast.N_RUN))
     return P, st, rcbuf, rbuf
@@ -189,17 +191,16 @@ def test_compiled_scan_matches_plain_python(mode):
     frame[2, 3], frame[5, 7] = -32768, 32767
     frame[4:8, 2:] = 5  # flat rows for run mode: runs to the row's end, and one cut short
     frame[6, 9] = 6
-    py = getattr(fast._fast_frame, "py_func", fast._fast_frame)
     outs = []
-    for fn in (fast._fast_frame, py):
-        _, st, rcbuf, rbuf = _run_frame(fn, 0, frame, 16, True, recip, runs=runs, depth=depth)
+    for compiled in (True, False):
+        _, st, rcbuf, rbuf = _run_frame(compiled, 0, frame, 16, True, recip, runs=runs, depth=depth)
         n = int(rcm.rc_flush(st[0], st[1], st[2], rcbuf, len(rcbuf)))
         rn = int(fast.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
         outs.append((rcbuf[:n].copy(), rbuf[:rn].copy()))
     np.testing.assert_array_equal(outs[0][0], outs[1][0])
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
-    for fn in (fast._fast_frame, py):
-        P, _, _, _ = _run_frame(fn, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs,
+    for compiled in (True, False):
+        P, _, _, _ = _run_frame(compiled, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs,
                                 depth=depth)
         np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import inline, kernel
+from .._jit import kernel
 from .rangecoder import MASK32, TOP, bitlen, new_models, rc_bit, rc_carry
 from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med, fold_residual
 
@@ -159,355 +159,343 @@ def br_read(n, bb, bn, pos, buf, end):
     return (bb >> bn) & ((np.int64(1) << n) - 1), bb, bn, pos
 
 
-@inline
-def _fast_frame(dec, depth, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf,
-                end, rbuf, rend, runs, rmdl):
-    """Encode (dec=0) or decode (dec=1) one padded frame ``P`` (against reference ``A`` when
-    ``nref`` > 0). ``eb`` (6, X+4) holds the last two rows of absolute errors of the coded value
-    and of each predictor; ``tree`` (:func:`new_tree`) and ``bias`` (scan's bias table, flattened)
-    carry the adaptive state across a slab's frames; ``tab`` is :data:`TABLES`. Inlined into
-    :func:`_fast_encode` and :func:`_fast_decode`, each with ``dec`` a constant, so each holds only
-    its own direction's code;
-    ``st`` = [x, rng, pos, bb, bn, rpos] is the range coder's and the bit stream's state, in
-    ``buf[:end]`` and ``rbuf[:rend]``. ``near`` as in :func:`scan._code_frame`.
+def _frame_coder(dec, depth, name):
+    """The kernel that encodes (``dec`` = 0) or decodes (1) one padded frame ``P`` with a token tree
+    of ``depth``, compiled as ``name``. ``dec`` and ``depth`` reach the kernel as constants of its
+    closure, which numba freezes: each kernel holds only its own direction's code and an unrolled
+    tree walk. (Inlining one frame function into four entry points did the same at numba's IR
+    level, but copying the IR cost about 9 of the 15 seconds a cold first call took.)
+
+    The kernel codes frame ``P`` against reference ``A`` when ``nref`` > 0. ``eb`` (6, X+4) holds
+    the last two rows of absolute errors of the coded value and of each predictor; ``tree``
+    (:func:`new_tree`) and ``bias`` (scan's bias table, flattened) carry the adaptive state across
+    a slab's frames; ``tab`` is :data:`TABLES`; ``st`` = [x, rng, pos, bb, bn, rpos, ri] is the
+    range coder's, the bit stream's and the run mode's state, in ``buf[:end]`` and ``rbuf[:rend]``.
+    ``near`` as in :func:`scan._code_frame`.
 
     The tables are indexed with ``np.uint64(...)``: numba adds negative-index wrap-around code to
     every signed index it cannot prove non-negative (three instructions each, a dozen indices per
     voxel); these never are negative."""
-    x_, rng, pos = st[0], st[1], st[2]
-    bb, bn, rpos = st[3], st[4], st[5]
-    ri = st[6]
-    # the token alphabet (constants: each entry point inlines this with its own depth)
-    nsym = 1 << depth
-    tok_esc = nsym - 1
-    t_tok, t_base, t_bits = (T_TOK, T_BASE, T_BITS) if depth == 4 else (T_TOK8, T_BASE8, T_BITS8)
-    u_esc = 128 if depth == 4 else 16  # u from here on is the escape
-    esc_min = 8 if depth == 4 else 5  # the escape's smallest bit length, bitlen(u_esc)
-    # mode 4 (runs) also clips the bias sums' errors; 2**40 is beyond any error (2**33 * 8)
-    clip = np.int64(BIAS_CLIP) if runs else np.int64(1) << 40
-    span = np.int64(1) << bits
-    half = span >> 1
-    step = 2 * near + 1
-    kshift = bitlen(step) - 1
-    eb[:, :] = 0
-    v0 = np.int64(0)
-    if nref > 0:
-        v0 = np.int64(A[PAD_TOP, PAD_SIDE])
-    v0 = min(max(v0, minval), maxval)
-    P[PAD_TOP, 0] = v0
-    P[PAD_TOP, 1] = v0
-    for y in range(Y):
-        r = y + PAD_TOP
-        cur = y & 1
-        prv = cur ^ 1
-        if y > 0:
-            P[r, 0] = P[r - 1, PAD_SIDE]
-            P[r, 1] = P[r - 1, PAD_SIDE]
-            eb[cur, 0] = eb[prv, PAD_SIDE]
-            eb[cur, 1] = eb[prv, PAD_SIDE]
-            for j in range(2, 6, 2):
-                eb[j + cur, 0] = eb[j + prv, PAD_SIDE]
-                eb[j + cur, 1] = eb[j + prv, PAD_SIDE]
-        # the error rows' values around the voxel, slid along the row in registers: the current
-        # row's last two (a, b, g: coded value, p, p2) and the row above's c-1, c (u, v, w)
-        a1, a2 = np.int64(eb[cur, PAD_SIDE - 1]), np.int64(eb[cur, PAD_SIDE - 2])
-        b1, b2 = np.int64(eb[2 + cur, PAD_SIDE - 1]), np.int64(eb[2 + cur, PAD_SIDE - 2])
-        g1, g2 = np.int64(eb[4 + cur, PAD_SIDE - 1]), np.int64(eb[4 + cur, PAD_SIDE - 2])
-        um, u0 = np.int64(eb[prv, PAD_SIDE - 1]), np.int64(eb[prv, PAD_SIDE])
-        vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
-        wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
-        # the neighbours slide along the row in registers too: W is the voxel just decoded, so
-        # reloading it from P would put a store-to-load round trip on the decoder's critical path
-        W = np.int64(P[r, PAD_SIDE - 1])
-        WW = np.int64(P[r, PAD_SIDE - 2])
-        NW = np.int64(P[r - 1, PAD_SIDE - 1])
-        N = np.int64(P[r - 1, PAD_SIDE])
-        NE = np.int64(P[r - 1, PAD_SIDE + 1])
-        x = np.int64(0)
-        while x < X:
-            c = x + PAD_SIDE
-            if y == 0:
-                P[r - 1, c - 1] = W
-                P[r - 1, c] = W
-                P[r - 1, c + 1] = W
-                P[r - 2, c] = W
-                N = NW = NE = W
-            NN = np.int64(P[r - 2, c])
-            NEE = np.int64(P[r - 1, c + 2])
-            if (runs and y > 0 and W == N and N == NW and N == NE and W == WW
-                    and N == NN and (nref == 0 or np.int64(A[r, c]) == W)):
-                # ---- run mode (slab mode 4): a flat neighbourhood codes how many voxels along the
-                # row repeat W (within near), JPEG-LS style: one adaptive decision per block of
-                # 2**J voxels, J growing with each full block (index ri), then the rest of the
-                # run in J verbatim bits. The voxel that ends a run is coded as usual below.
-                rem = np.int64(1)  # a run ends where the row above stops repeating W
-                while rem < X - x and np.int64(P[r - 1, c + rem + 1]) == W and (
-                        nref == 0 or np.int64(A[r, c + rem]) == W):
-                    rem += 1
-                ln = np.int64(0)
-                rl = np.int64(0)
-                if not dec:
-                    while rl < rem and abs(np.int64(P[r, c + rl]) - W) <= near:
-                        rl += 1
-                while ln < rem:
-                    jb = tab[np.uint64(T_J + ri)]
-                    blk = np.int64(1) << jb
-                    bit = np.int64(rl - ln >= blk or rl == rem)
-                    bit, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, rmdl, ri, bit, dec)
-                    if bit:
-                        # a whole block raises J; the stub at the run's limit does not
-                        ri = min(ri + np.int64(ln + blk <= rem), N_RUN - 1)
-                        ln = min(ln + blk, rem)
-                    else:
-                        if dec:
-                            rl, bb, bn, rpos = br_read(jb, bb, bn, rpos, rbuf, rend)
-                            ln = min(ln + rl, rem)  # a damaged stream must not run past the row
+
+    def frame(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
+              rend, runs, rmdl):
+        x_, rng, pos = st[0], st[1], st[2]
+        bb, bn, rpos = st[3], st[4], st[5]
+        ri = st[6]
+        # the token alphabet (constants: each entry point inlines this with its own depth)
+        nsym = 1 << depth
+        tok_esc = nsym - 1
+        t_tok, t_base, t_bits = (T_TOK, T_BASE, T_BITS) if depth == 4 else (T_TOK8, T_BASE8, T_BITS8)
+        u_esc = 128 if depth == 4 else 16  # u from here on is the escape
+        esc_min = 8 if depth == 4 else 5  # the escape's smallest bit length, bitlen(u_esc)
+        # mode 4 (runs) also clips the bias sums' errors; 2**40 is beyond any error (2**33 * 8)
+        clip = np.int64(BIAS_CLIP) if runs else np.int64(1) << 40
+        span = np.int64(1) << bits
+        half = span >> 1
+        step = 2 * near + 1
+        kshift = bitlen(step) - 1
+        eb[:, :] = 0
+        v0 = np.int64(0)
+        if nref > 0:
+            v0 = np.int64(A[PAD_TOP, PAD_SIDE])
+        v0 = min(max(v0, minval), maxval)
+        P[PAD_TOP, 0] = v0
+        P[PAD_TOP, 1] = v0
+        for y in range(Y):
+            r = y + PAD_TOP
+            cur = y & 1
+            prv = cur ^ 1
+            if y > 0:
+                P[r, 0] = P[r - 1, PAD_SIDE]
+                P[r, 1] = P[r - 1, PAD_SIDE]
+                eb[cur, 0] = eb[prv, PAD_SIDE]
+                eb[cur, 1] = eb[prv, PAD_SIDE]
+                for j in range(2, 6, 2):
+                    eb[j + cur, 0] = eb[j + prv, PAD_SIDE]
+                    eb[j + cur, 1] = eb[j + prv, PAD_SIDE]
+            # the error rows' values around the voxel, slid along the row in registers: the current
+            # row's last two (a, b, g: coded value, p, p2) and the row above's c-1, c (u, v, w)
+            a1, a2 = np.int64(eb[cur, PAD_SIDE - 1]), np.int64(eb[cur, PAD_SIDE - 2])
+            b1, b2 = np.int64(eb[2 + cur, PAD_SIDE - 1]), np.int64(eb[2 + cur, PAD_SIDE - 2])
+            g1, g2 = np.int64(eb[4 + cur, PAD_SIDE - 1]), np.int64(eb[4 + cur, PAD_SIDE - 2])
+            um, u0 = np.int64(eb[prv, PAD_SIDE - 1]), np.int64(eb[prv, PAD_SIDE])
+            vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
+            wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
+            # the neighbours slide along the row in registers too: W is the voxel just decoded, so
+            # reloading it from P would put a store-to-load round trip on the decoder's critical path
+            W = np.int64(P[r, PAD_SIDE - 1])
+            WW = np.int64(P[r, PAD_SIDE - 2])
+            NW = np.int64(P[r - 1, PAD_SIDE - 1])
+            N = np.int64(P[r - 1, PAD_SIDE])
+            NE = np.int64(P[r - 1, PAD_SIDE + 1])
+            x = np.int64(0)
+            while x < X:
+                c = x + PAD_SIDE
+                if y == 0:
+                    P[r - 1, c - 1] = W
+                    P[r - 1, c] = W
+                    P[r - 1, c + 1] = W
+                    P[r - 2, c] = W
+                    N = NW = NE = W
+                NN = np.int64(P[r - 2, c])
+                NEE = np.int64(P[r - 1, c + 2])
+                if (runs and y > 0 and W == N and N == NW and N == NE and W == WW
+                        and N == NN and (nref == 0 or np.int64(A[r, c]) == W)):
+                    # ---- run mode (slab mode 4): a flat neighbourhood codes how many voxels along the
+                    # row repeat W (within near), JPEG-LS style: one adaptive decision per block of
+                    # 2**J voxels, J growing with each full block (index ri), then the rest of the
+                    # run in J verbatim bits. The voxel that ends a run is coded as usual below.
+                    rem = np.int64(1)  # a run ends where the row above stops repeating W
+                    while rem < X - x and np.int64(P[r - 1, c + rem + 1]) == W and (
+                            nref == 0 or np.int64(A[r, c + rem]) == W):
+                        rem += 1
+                    ln = np.int64(0)
+                    rl = np.int64(0)
+                    if not dec:
+                        while rl < rem and abs(np.int64(P[r, c + rl]) - W) <= near:
+                            rl += 1
+                    while ln < rem:
+                        jb = tab[np.uint64(T_J + ri)]
+                        blk = np.int64(1) << jb
+                        bit = np.int64(rl - ln >= blk or rl == rem)
+                        bit, x_, rng, pos = rc_bit(x_, rng, pos, buf, end, rmdl, ri, bit, dec)
+                        if bit:
+                            # a whole block raises J; the stub at the run's limit does not
+                            ri = min(ri + np.int64(ln + blk <= rem), N_RUN - 1)
+                            ln = min(ln + blk, rem)
                         else:
-                            bb, bn, rpos = bw_write(rl - ln, jb, bb, bn, rpos, rbuf, rend)
-                            ln = rl
-                        ri = max(ri - 1, 0)
+                            if dec:
+                                rl, bb, bn, rpos = br_read(jb, bb, bn, rpos, rbuf, rend)
+                                ln = min(ln + rl, rem)  # a damaged stream must not run past the row
+                            else:
+                                bb, bn, rpos = bw_write(rl - ln, jb, bb, bn, rpos, rbuf, rend)
+                                ln = rl
+                            ri = max(ri - 1, 0)
+                            break
+                    for k in range(c, c + ln):
+                        P[r, k] = W
+                        eb[cur, k] = 0
+                        eb[2 + cur, k] = 0
+                        eb[4 + cur, k] = 0
+                    x += ln
+                    if x == X:
                         break
-                for k in range(c, c + ln):
-                    P[r, k] = W
-                    eb[cur, k] = 0
-                    eb[2 + cur, k] = 0
-                    eb[4 + cur, k] = 0
-                x += ln
-                if x == X:
-                    break
-                if ln > 0:
-                    c = x + PAD_SIDE
-                    a2 = 0 if ln > 1 else a1
-                    b2 = 0 if ln > 1 else b1
-                    g2 = 0 if ln > 1 else g1
-                    a1 = b1 = g1 = 0
-                    um, u0 = np.int64(eb[prv, c - 1]), np.int64(eb[prv, c])
-                    vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
-                    wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
-                    WW = W
-                    N = np.int64(P[r - 1, c])
-                    NW = np.int64(P[r - 1, c - 1])
-                    NE = np.int64(P[r - 1, c + 1])
-                    NN = np.int64(P[r - 2, c])
-                    NEE = np.int64(P[r - 1, c + 2])
-            if nref > 0:
-                R = np.int64(A[r, c])
-                p = R + ((W - np.int64(A[r, c - 1]) + N - np.int64(A[r - 1, c])) >> 1)
-                p2 = _med(W, N, NW)
-                tex_r = R
-                t2 = NW
-            else:
-                p = _med(W, N, NW)
-                p2 = (2 * (W + N) + NE - NW + 2) >> 2
-                tex_r = NW
-                t2 = WW
-            up = np.int64(eb[prv, c + 1])
-            vp = np.int64(eb[2 + prv, c + 1])
-            wp = np.int64(eb[4 + prv, c + 1])
-            e1 = 2 * (b1 + v0) + vm + vp + b2
-            e2 = 2 * (g1 + w0) + wm + wp + g2
-            # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
-            # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
-            # would sit on the decoder's critical path)
-            a = (e1 + 1) * 16
-            t = e1 + e2 + 2
-            # (np.int64 first: interpreted, numpy would add the comparisons as booleans, i.e. OR them)
-            wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
-                      + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
-            p8 = p * wq + p2 * (8 - wq)
-            act = 2 * (a1 + u0) + um + up + a2 + 2 * min(e1, e2)
-            q = _activity_class(act)
-            qb = min(q >> 2, N_BIAS_E - 1)
-            tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
-            bctx = qb * 128 + tex + (t2 * 8 > p8) * 16 + (NN * 8 > p8) * 32 + (NEE * 8 > p8) * 64
-            bi = 3 * bctx  # bias is flat: [sum, count + 1, mean] per context
-            p8c = p8 + bias[np.uint64(bi + 2)]
-            pred = min(max((p8c + 4) >> 3, minval), maxval)
-            s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
-            ctx = q * 16 + tex
-            if not dec:
-                e = fold_residual(np.int64(P[r, c]) - pred, near, half, span, step)
-                m = e if e >= 0 else -e
-                u = m >> s
-                tok = tab[np.uint64(t_tok + u)] if u < u_esc else np.int64(tok_esc)
-            # ---- the token: `depth` binary decisions down a tree of 2**depth - 1 adaptive models
-            node = np.int64(1)
-            w = c0 = c1 = np.int64(0)
-            if dec:
-                w = np.int64(tree[np.uint64(ctx * nsym + 1)])
-            for lvl in range(depth):
-                i = ctx * nsym + node
-                if dec:
-                    # both children's models, loaded before the bit is known: the next decision
-                    # then waits for a select, not for a load whose address needs the bit (the
-                    # encoder knows its bits: loading both would only cost it)
-                    c0 = np.int64(tree[np.uint64(i + node)])
-                    c1 = np.int64(tree[np.uint64(i + node + 1)])
+                    if ln > 0:
+                        c = x + PAD_SIDE
+                        a2 = 0 if ln > 1 else a1
+                        b2 = 0 if ln > 1 else b1
+                        g2 = 0 if ln > 1 else g1
+                        a1 = b1 = g1 = 0
+                        um, u0 = np.int64(eb[prv, c - 1]), np.int64(eb[prv, c])
+                        vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
+                        wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
+                        WW = W
+                        N = np.int64(P[r - 1, c])
+                        NW = np.int64(P[r - 1, c - 1])
+                        NE = np.int64(P[r - 1, c + 1])
+                        NN = np.int64(P[r - 2, c])
+                        NEE = np.int64(P[r - 1, c + 2])
+                if nref > 0:
+                    R = np.int64(A[r, c])
+                    p = R + ((W - np.int64(A[r, c - 1]) + N - np.int64(A[r - 1, c])) >> 1)
+                    p2 = _med(W, N, NW)
+                    tex_r = R
+                    t2 = NW
                 else:
-                    w = np.int64(tree[np.uint64(i)])
-                p0 = w >> 8
-                seen = w & 255
-                bound = (rng >> 16) * p0
+                    p = _med(W, N, NW)
+                    p2 = (2 * (W + N) + NE - NW + 2) >> 2
+                    tex_r = NW
+                    t2 = WW
+                up = np.int64(eb[prv, c + 1])
+                vp = np.int64(eb[2 + prv, c + 1])
+                wp = np.int64(eb[4 + prv, c + 1])
+                e1 = 2 * (b1 + v0) + vm + vp + b2
+                e2 = 2 * (g1 + w0) + wm + wp + g2
+                # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
+                # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
+                # would sit on the decoder's critical path)
+                a = (e1 + 1) * 16
+                t = e1 + e2 + 2
+                # (np.int64 first: interpreted, numpy would add the comparisons as booleans, i.e. OR them)
+                wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
+                          + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
+                p8 = p * wq + p2 * (8 - wq)
+                act = 2 * (a1 + u0) + um + up + a2 + 2 * min(e1, e2)
+                q = _activity_class(act)
+                qb = min(q >> 2, N_BIAS_E - 1)
+                tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
+                bctx = qb * 128 + tex + (t2 * 8 > p8) * 16 + (NN * 8 > p8) * 32 + (NEE * 8 > p8) * 64
+                bi = 3 * bctx  # bias is flat: [sum, count + 1, mean] per context
+                p8c = p8 + bias[np.uint64(bi + 2)]
+                pred = min(max((p8c + 4) >> 3, minval), maxval)
+                s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
+                ctx = q * 16 + tex
+                if not dec:
+                    e = fold_residual(np.int64(P[r, c]) - pred, near, half, span, step)
+                    m = e if e >= 0 else -e
+                    u = m >> s
+                    tok = tab[np.uint64(t_tok + u)] if u < u_esc else np.int64(tok_esc)
+                # ---- the token: `depth` binary decisions down a tree of 2**depth - 1 adaptive models
+                node = np.int64(1)
+                w = c0 = c1 = np.int64(0)
                 if dec:
-                    bit = np.int64(x_ >= bound)
-                else:
-                    bit = (tok >> (depth - 1 - lvl)) & 1
-                rate = tab[np.uint64(T_RATE + seen)]
-                # branch-free: the bit is data, a branch on it would mispredict
-                mask = -bit
-                if dec:
-                    x_ -= bound & mask
-                else:
-                    x_ += bound & mask
-                rng = bound + ((rng - 2 * bound) & mask)
-                p0 += ((65535 - 65534 * bit) - p0) >> rate
-                tree[np.uint64(i)] = (p0 << 8) | (seen + (seen < 255))
-                if not dec and x_ > MASK32:
-                    x_ &= MASK32
-                    rc_carry(pos, buf, end)
-                while rng < TOP:  # rc_normalize, inline (see the raw bits below)
-                    rng <<= 8
+                    w = np.int64(tree[np.uint64(ctx * nsym + 1)])
+                for lvl in range(depth):
+                    i = ctx * nsym + node
                     if dec:
-                        x_ = ((x_ << 8) | (np.int64(buf[pos]) if pos < end else 0)) & MASK32
+                        # both children's models, loaded before the bit is known: the next decision
+                        # then waits for a select, not for a load whose address needs the bit (the
+                        # encoder knows its bits: loading both would only cost it)
+                        c0 = np.int64(tree[np.uint64(i + node)])
+                        c1 = np.int64(tree[np.uint64(i + node + 1)])
                     else:
-                        if pos < end:
-                            buf[pos] = (x_ >> 24) & 0xFF
-                        x_ = (x_ << 8) & MASK32
-                    pos += 1
-                node = 2 * node + bit
-                if dec:
-                    w = c1 if bit else c0
-            tok = node - nsym
-            # ---- raw bits: below the token, then the sign. The common case reads and writes the
-            # bit stream inline: a call that passes an array costs two atomic reference-count
-            # updates, more than the rest of the voxel's bit handling.
-            if tok < tok_esc:
-                nr = tab[np.uint64(t_bits + tok)] + s
-                if dec:
-                    # take the sign bit too, and give it back below if the magnitude is zero
-                    if bn <= nr:
-                        w = np.int64(0)
-                        for k in range(4):
-                            w = (w << 8) | (np.int64(rbuf[rpos + k]) if rpos + k < rend else 0)
-                        bb = ((bb & ((np.int64(1) << bn) - 1)) << 32) | w
-                        bn += 32
-                        rpos += 4
-                    bn -= nr + 1
-                    val = (bb >> bn) & ((np.int64(2) << nr) - 1)
-                    m = (tab[np.uint64(t_base + tok)] << s) + (val >> 1)
-                    nz = np.int64(m != 0)
-                    bn += 1 - nz
-                    e = m - 2 * m * (val & nz)
+                        w = np.int64(tree[np.uint64(i)])
+                    p0 = w >> 8
+                    seen = w & 255
+                    bound = (rng >> 16) * p0
+                    if dec:
+                        bit = np.int64(x_ >= bound)
+                    else:
+                        bit = (tok >> (depth - 1 - lvl)) & 1
+                    rate = tab[np.uint64(T_RATE + seen)]
+                    # branch-free: the bit is data, a branch on it would mispredict
+                    mask = -bit
+                    if dec:
+                        x_ -= bound & mask
+                    else:
+                        x_ += bound & mask
+                    rng = bound + ((rng - 2 * bound) & mask)
+                    p0 += ((65535 - 65534 * bit) - p0) >> rate
+                    tree[np.uint64(i)] = (p0 << 8) | (seen + (seen < 255))
+                    if not dec and x_ > MASK32:
+                        x_ &= MASK32
+                        rc_carry(pos, buf, end)
+                    while rng < TOP:  # rc_normalize, inline (see the raw bits below)
+                        rng <<= 8
+                        if dec:
+                            x_ = ((x_ << 8) | (np.int64(buf[pos]) if pos < end else 0)) & MASK32
+                        else:
+                            if pos < end:
+                                buf[pos] = (x_ >> 24) & 0xFF
+                            x_ = (x_ << 8) & MASK32
+                        pos += 1
+                    node = 2 * node + bit
+                    if dec:
+                        w = c1 if bit else c0
+                tok = node - nsym
+                # ---- raw bits: below the token, then the sign. The common case reads and writes the
+                # bit stream inline: a call that passes an array costs two atomic reference-count
+                # updates, more than the rest of the voxel's bit handling.
+                if tok < tok_esc:
+                    nr = tab[np.uint64(t_bits + tok)] + s
+                    if dec:
+                        # take the sign bit too, and give it back below if the magnitude is zero
+                        if bn <= nr:
+                            w = np.int64(0)
+                            for k in range(4):
+                                w = (w << 8) | (np.int64(rbuf[rpos + k]) if rpos + k < rend else 0)
+                            bb = ((bb & ((np.int64(1) << bn) - 1)) << 32) | w
+                            bn += 32
+                            rpos += 4
+                        bn -= nr + 1
+                        val = (bb >> bn) & ((np.int64(2) << nr) - 1)
+                        m = (tab[np.uint64(t_base + tok)] << s) + (val >> 1)
+                        nz = np.int64(m != 0)
+                        bn += 1 - nz
+                        e = m - 2 * m * (val & nz)
+                    else:
+                        nz = np.int64(m != 0)
+                        nw = nr + nz
+                        low = m - (tab[np.uint64(t_base + tok)] << s)
+                        bb = (bb << nw) | ((low << nz) | (np.int64(e < 0) & nz))
+                        bn += nw
+                        if bn >= 32:
+                            bn -= 32
+                            w = bb >> bn
+                            if rpos + 4 <= rend:
+                                rbuf[rpos] = (w >> 24) & 0xFF
+                                rbuf[rpos + 1] = (w >> 16) & 0xFF
+                                rbuf[rpos + 2] = (w >> 8) & 0xFF
+                                rbuf[rpos + 3] = w & 0xFF
+                            rpos += 4
+                            bb &= (np.int64(1) << bn) - 1
+                else:  # the escape: rare, so the helpers' call cost does not matter
+                    if dec:
+                        kl, bb, bn, rpos = br_read(ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
+                        kl = min(kl + esc_min, 33)  # a damaged stream must not ask for more than 32 bits
+                        val, bb, bn, rpos = br_read(kl - 1, bb, bn, rpos, rbuf, rend)
+                        low, bb, bn, rpos = br_read(s, bb, bn, rpos, rbuf, rend)
+                        m = (((np.int64(1) << (kl - 1)) | val) << s) | low
+                        sg, bb, bn, rpos = br_read(np.int64(m != 0), bb, bn, rpos, rbuf, rend)
+                        e = -m if sg else m
+                    else:
+                        kl = bitlen(u)
+                        bb, bn, rpos = bw_write(kl - esc_min, ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
+                        bb, bn, rpos = bw_write(u & ((np.int64(1) << (kl - 1)) - 1), kl - 1, bb, bn, rpos,
+                                                rbuf, rend)
+                        bb, bn, rpos = bw_write(m & ((np.int64(1) << s) - 1), s, bb, bn, rpos, rbuf, rend)
+                        bb, bn, rpos = bw_write(np.int64(e < 0), np.int64(m != 0), bb, bn, rpos, rbuf, rend)
+                if near == 0:
+                    if dec:
+                        xv = pred + e
+                        if xv < minval:
+                            xv += span
+                        elif xv > maxval:
+                            xv -= span
+                        # a valid stream is in range here; a damaged one must not wrap the frame dtype
+                        xv = min(max(xv, minval), maxval)
+                        P[r, c] = xv
+                    else:
+                        xv = np.int64(P[r, c])
                 else:
-                    nz = np.int64(m != 0)
-                    nw = nr + nz
-                    low = m - (tab[np.uint64(t_base + tok)] << s)
-                    bb = (bb << nw) | ((low << nz) | (np.int64(e < 0) & nz))
-                    bn += nw
-                    if bn >= 32:
-                        bn -= 32
-                        w = bb >> bn
-                        if rpos + 4 <= rend:
-                            rbuf[rpos] = (w >> 24) & 0xFF
-                            rbuf[rpos + 1] = (w >> 16) & 0xFF
-                            rbuf[rpos + 2] = (w >> 8) & 0xFF
-                            rbuf[rpos + 3] = w & 0xFF
-                        rpos += 4
-                        bb &= (np.int64(1) << bn) - 1
-            else:  # the escape: rare, so the helpers' call cost does not matter
-                if dec:
-                    kl, bb, bn, rpos = br_read(ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
-                    kl = min(kl + esc_min, 33)  # a damaged stream must not ask for more than 32 bits
-                    val, bb, bn, rpos = br_read(kl - 1, bb, bn, rpos, rbuf, rend)
-                    low, bb, bn, rpos = br_read(s, bb, bn, rpos, rbuf, rend)
-                    m = (((np.int64(1) << (kl - 1)) | val) << s) | low
-                    sg, bb, bn, rpos = br_read(np.int64(m != 0), bb, bn, rpos, rbuf, rend)
-                    e = -m if sg else m
-                else:
-                    kl = bitlen(u)
-                    bb, bn, rpos = bw_write(kl - esc_min, ESC_LEN_BITS, bb, bn, rpos, rbuf, rend)
-                    bb, bn, rpos = bw_write(u & ((np.int64(1) << (kl - 1)) - 1), kl - 1, bb, bn, rpos, rbuf,
-                                            rend)
-                    bb, bn, rpos = bw_write(m & ((np.int64(1) << s) - 1), s, bb, bn, rpos, rbuf, rend)
-                    bb, bn, rpos = bw_write(np.int64(e < 0), np.int64(m != 0), bb, bn, rpos, rbuf, rend)
-            if near == 0:
-                if dec:
-                    xv = pred + e
-                    if xv < minval:
-                        xv += span
-                    elif xv > maxval:
-                        xv -= span
-                    # a valid stream is in range here; a damaged one must not wrap the frame dtype
-                    xv = min(max(xv, minval), maxval)
+                    xv = min(max(pred + e * step, minval), maxval)
                     P[r, c] = xv
-                else:
-                    xv = np.int64(P[r, c])
-            else:
-                xv = min(max(pred + e * step, minval), maxval)
-                P[r, c] = xv
-            d = xv - pred
-            a2, a1 = a1, (d if d >= 0 else -d)
-            eb[cur, c] = a1
-            d = xv - p
-            b2, b1 = b1, (d if d >= 0 else -d)
-            eb[2 + cur, c] = b1
-            d = xv - p2
-            g2, g1 = g1, (d if d >= 0 else -d)
-            eb[4 + cur, c] = g1
-            um, u0, vm, v0, wm, w0 = u0, up, v0, vp, w0, wp
-            WW, W, NW, N, NE = W, xv, N, NE, NEE
-            # the error the bias sum takes is clipped to about the local activity: one outlier
-            # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
-            # predictions for hundreds of voxels (2-4% of a CT's bits). Always on: the modes that
-            # do not clip (2, 3) pass a limit no error reaches.
-            lim = act + clip
-            bsum = bias[np.uint64(bi)] + min(max(xv * 8 - p8, -lim), lim)
-            n = bias[np.uint64(bi + 1)] + 1
-            full = np.int64(n >= BIAS_COUNT_MAX)  # halve the sum and count (without a branch)
-            bsum >>= full
-            n -= full * (BIAS_COUNT_MAX - BIAS_COUNT_MAX // 2)
-            bias[np.uint64(bi)] = bsum
-            bias[np.uint64(bi + 1)] = n
-            bias[np.uint64(bi + 2)] = (bsum * recip[np.uint64(n)]) >> 16
-            x += 1
-        P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
-        P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
-        eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
-        eb[2 + cur, X + PAD_SIDE] = eb[2 + cur, X + PAD_SIDE - 1]
-        eb[4 + cur, X + PAD_SIDE] = eb[4 + cur, X + PAD_SIDE - 1]
-    st[0], st[1], st[2] = x_, rng, pos
-    st[3], st[4], st[5] = bb, bn, rpos
-    st[6] = ri
-    return 0
+                d = xv - pred
+                a2, a1 = a1, (d if d >= 0 else -d)
+                eb[cur, c] = a1
+                d = xv - p
+                b2, b1 = b1, (d if d >= 0 else -d)
+                eb[2 + cur, c] = b1
+                d = xv - p2
+                g2, g1 = g1, (d if d >= 0 else -d)
+                eb[4 + cur, c] = g1
+                um, u0, vm, v0, wm, w0 = u0, up, v0, vp, w0, wp
+                WW, W, NW, N, NE = W, xv, N, NE, NEE
+                # the error the bias sum takes is clipped to about the local activity: one outlier
+                # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
+                # predictions for hundreds of voxels (2-4% of a CT's bits). Always on: the modes that
+                # do not clip (2, 3) pass a limit no error reaches.
+                lim = act + clip
+                bsum = bias[np.uint64(bi)] + min(max(xv * 8 - p8, -lim), lim)
+                n = bias[np.uint64(bi + 1)] + 1
+                full = np.int64(n >= BIAS_COUNT_MAX)  # halve the sum and count (without a branch)
+                bsum >>= full
+                n -= full * (BIAS_COUNT_MAX - BIAS_COUNT_MAX // 2)
+                bias[np.uint64(bi)] = bsum
+                bias[np.uint64(bi + 1)] = n
+                bias[np.uint64(bi + 2)] = (bsum * recip[np.uint64(n)]) >> 16
+                x += 1
+            P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
+            P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
+            eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
+            eb[2 + cur, X + PAD_SIDE] = eb[2 + cur, X + PAD_SIDE - 1]
+            eb[4 + cur, X + PAD_SIDE] = eb[4 + cur, X + PAD_SIDE - 1]
+        st[0], st[1], st[2] = x_, rng, pos
+        st[3], st[4], st[5] = bb, bn, rpos
+        st[6] = ri
+        return 0
+
+    frame.__name__ = frame.__qualname__ = name  # numba names its cache files after it
+    return kernel(frame)
 
 
-@kernel
-def _fast_encode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
-                 rend, runs, rmdl):
-    return _fast_frame(0, DEPTH, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st,
-                       buf, end, rbuf, rend, runs, rmdl)
-
-
-@kernel
-def _fast_decode(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
-                 rend, runs, rmdl):
-    return _fast_frame(1, DEPTH, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st,
-                       buf, end, rbuf, rend, runs, rmdl)
-
-
+_fast_encode = _frame_coder(0, DEPTH, "_fast_encode")
+_fast_decode = _frame_coder(1, DEPTH, "_fast_decode")
 # modes 2-4 (16 tokens): compiled only when a stream (or a test) needs them
-@kernel
-def _fast_encode_old(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
-                     rbuf, rend, runs, rmdl):
-    return _fast_frame(0, DEPTH_OLD, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip,
-                       st, buf, end, rbuf, rend, runs, rmdl)
-
-
-@kernel
-def _fast_decode_old(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end,
-                     rbuf, rend, runs, rmdl):
-    return _fast_frame(1, DEPTH_OLD, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip,
-                       st, buf, end, rbuf, rend, runs, rmdl)
+_fast_encode_old = _frame_coder(0, DEPTH_OLD, "_fast_encode_old")
+_fast_decode_old = _frame_coder(1, DEPTH_OLD, "_fast_decode_old")
+KERNELS = {(0, DEPTH): _fast_encode, (1, DEPTH): _fast_decode, (0, DEPTH_OLD): _fast_encode_old,
+           (1, DEPTH_OLD): _fast_decode_old}  # (dec, depth) -> kernel
 
 
 # the small tables in one array (fewer array arguments: less register pressure in the voxel loop)
@@ -528,10 +516,7 @@ def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias
     """Encode (dec=1: decode) one frame with the fast scan compiled for this direction and tree
     ``depth`` (:func:`new_tree` of the same depth); ``runs`` turns run mode on (slab modes 4, 5),
     with its decision models ``rmdl`` (``new_models(N_RUN)``)."""
-    if depth == DEPTH:
-        f = _fast_decode if dec else _fast_encode
-    else:
-        f = _fast_decode_old if dec else _fast_encode_old
+    f = KERNELS[int(bool(dec)), depth]
     flat = bias.reshape(-1)
     if rmdl is None:
         rmdl = _NO_RUN_MODELS
