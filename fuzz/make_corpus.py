@@ -112,9 +112,10 @@ def dicom_seed(words: np.ndarray, *, bits_stored: int | None = None, near: int =
 
 
 FIXTURES = Path(volcodec.__file__).resolve().parents[1] / "tests" / "fixtures"  # this checkout's
-# slab modes 2 (the fast scan of version 2), 3 (version 3), 4 (version 4, with runs) and 5 (version
-# 5, 8 tokens), which the encoder no longer writes
-LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc", "v3/uint8_3d.vlc", "v4/uint8_3d.vlc", "v5/uint8_3d.vlc")
+# slab modes 0 (the binary scan before version 7), 2 (the fast scan of version 2), 3 (version 3), 4
+# (version 4, with runs) and 5 (version 5, 8 tokens), which the encoder no longer writes
+LEGACY = ("v2/uint32_4d_effort1.vlc", "v2/uint8_3d.vlc", "v3/uint8_3d.vlc", "v4/uint8_3d.vlc", "v5/uint8_3d.vlc",
+          "v6/int8_3d_odd.vlc")
 
 
 def main() -> int:

@@ -91,8 +91,9 @@ def _volumes():
         # lossless fixture of v4 holds (from v5 on, mode 5: 8 tokens); this one has long runs
         "ct_padded_int16_effort1": (padded, {"effort": 1, "slab": 3}),
         # version 6: mode 6 (the token models start from a prior), which every effort-1 lossless
-        # fixture of v6 holds; this one is a single slice (a DICOM instance), where the start
-        # matters most
+        # fixture from v6 on holds; this one is a single slice (a DICOM instance), where the start
+        # matters most. Version 7: mode 7 (the binary scan with clipped bias errors), which every
+        # effort >= 2 and near-lossless fixture from v7 on holds
         "mr_slice_uint16_effort1": (np.ascontiguousarray(mr[:1, :1]), {"bits_stored": 12, "effort": 1}),
     }
 

@@ -36,7 +36,7 @@ def _modes(buf):
 def test_default_effort_uses_the_fast_scan_and_round_trips(dtype):
     a = _smooth((4, 9, 13), dtype, seed=3, step=40 if np.dtype(dtype).itemsize > 1 else 2)
     buf = volcodec.encode(a)
-    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 6
+    assert volcodec.read_header(buf).version == fmt.FORMAT_VERSION == 7
     assert fmt.SLAB_FAST8P in _modes(buf)
     np.testing.assert_array_equal(volcodec.decode(buf), a)
 
@@ -211,7 +211,7 @@ def _fast_stream():
     return buf
 
 
-@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3), (5, 4)])
+@pytest.mark.parametrize("mode, version", [(2, 1), (3, 1), (3, 2), (4, 2), (4, 3), (5, 4), (6, 5), (7, 6)])
 def test_a_mode_newer_than_the_stream_version_is_refused(mode, version):
     buf = _fast_stream()
     off, length, _ = volcodec.read_header(buf).slabs[0]
@@ -263,3 +263,38 @@ def test_mode_6_token_models_start_at_the_prior():
     want = np.round(fast.TREE_PRIOR8[1:] * 65536)
     assert ((nodes[:, 1:] >> 8) == want).all()
     assert (prior[fast.N_CTX * 8:] == plain[fast.N_CTX * 8:]).all()  # the leaves' unused children
+
+
+def _spiky_ct(seed):
+    """CT-like slices: a smooth body, air at -1000, and a few metal spikes (the outliers that move
+    an unclipped bias sum)."""
+    a = _smooth((3, 32, 32), "int16", seed=seed, step=40) - 1000
+    a[:, :, :6] = -1000
+    a[:, 10:12, 20] = 3000
+    return a
+
+
+def test_the_binary_scan_writes_mode_7_and_still_reads_mode_0(monkeypatch):
+    a = _spiky_ct(31)
+    for effort, near in ((2, 0), (7, 0), (1, 2)):  # near-lossless takes the binary scan too
+        buf = volcodec.encode(a, effort=effort, near=near)
+        assert set(_modes(buf)) == {fmt.SLAB_CODED2}
+        assert volcodec.max_abs_error(volcodec.decode(buf), a) <= near
+    monkeypatch.setattr(codec, "_BINARY_MODE", fmt.SLAB_CODED)  # the encoder of versions 1-6
+    buf0 = volcodec.encode(a, effort=2)
+    assert set(_modes(buf0)) == {fmt.SLAB_CODED}
+    np.testing.assert_array_equal(volcodec.decode(buf0), a)
+
+
+def test_a_mode_7_payload_relabelled_mode_0_does_not_decode():
+    """Mode 7 differs from mode 0 only in its clipped bias errors: relabelled, the payload parses
+    but the volume does not come back, so the decoder takes the clipping from the mode byte."""
+    a = _spiky_ct(32)
+    buf = volcodec.encode(a, effort=2, slab=3)
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytearray(buf[off:off + length])
+    assert payload[0] == fmt.SLAB_CODED2
+    payload[0] = fmt.SLAB_CODED
+    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
+    assert damaged.any() or not np.array_equal(got, a)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)

@@ -160,7 +160,7 @@ def test_bytes_match_the_documented_layout(stream4d):
         assert (o, ln, c) == hdr.slabs[i] and o == off and zlib.crc32(buf[o:o + ln]) == c
         tr, zr = hdr.slab_frames(i)
         mode, refs = buf[o], buf[o + 1:o + 1 + len(tr) * len(zr)]
-        assert mode in (fmt.SLAB_CODED, fmt.SLAB_RAW)
+        assert mode in (fmt.SLAB_CODED2, fmt.SLAB_RAW)
         assert all(r < fmt.N_REF_CODES for r in refs) and refs[0] == fmt.REF_NONE
         off += ln
     assert off == f["plane_offset"]
@@ -359,7 +359,7 @@ def test_corrupt_payload_with_valid_checksum(stream4d, case):
     s = 3  # t = 1, z = 2..2: one frame
     off, ln, _ = hdr.slabs[0]  # t = 0, z = 0..1: two frames
     p0 = bytearray(buf[off:off + ln])
-    assert p0[0] == fmt.SLAB_CODED
+    assert p0[0] == fmt.SLAB_CODED2
     slab = 0
     if case == "mode":
         p0[0] = 2

@@ -106,7 +106,7 @@ def test_corrupt_data_with_valid_checksum_is_recovered(series):
     a, buf, hdr = series
     off, ln, _ = hdr.slabs[3]
     payload = bytearray(buf[off:off + ln])
-    payload[0] = 7  # unknown payload mode
+    payload[0] = 200  # unknown payload mode
     bad = with_payload(buf, 3, bytes(payload))
     with pytest.raises(CorruptDataError) as e:
         volcodec.decode(bad)

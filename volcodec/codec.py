@@ -31,6 +31,7 @@ SLAB_MIN = 8  # the fewest slices per slab it picks (unless the volume has fewer
 DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
 _FAST_MODE = fmt.SLAB_FAST8P  # the fast-scan mode the encoder writes (tests write older ones)
+_BINARY_MODE = fmt.SLAB_CODED2  # the binary-scan mode it writes
 _FAST_NEAR = False  # near-lossless at effort 1 uses the binary scan (smaller); tests turn this on
 
 
@@ -130,13 +131,15 @@ def _choose_ref(cur, zref, tref, secondary: bool, slack: float) -> int:
 
 # ----------------------------------------------------------------------------- slab coding
 def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, bits, near, signed, buf, start,
-               secondary=False, stop_frame=None, fast=0, end=None, rbuf=None, rstart=0):
+               secondary=False, stop_frame=None, fast=0, end=None, rbuf=None, rstart=0,
+               binary=fmt.SLAB_CODED):
     """Run the kernel over one slab's frames (t-major). Returns the coder state: the final byte
     position is ``st[2]`` (and, for the fast scan, the bit stream's ``st[5]``).
 
     Encoder: ``get_frame(t, z)`` gives the original frame; ``refcodes`` is filled in.
     Decoder: ``put_frame(t, z, interior)`` receives each decoded frame; ``refcodes`` is read.
     ``stop_frame`` (slab-local index) lets the decoder stop after the last frame it needs.
+    ``binary`` is the binary scan's slab mode (0, or 7: clipped bias errors), used when ``fast`` is 0.
     ``fast`` (a fast-scan slab mode, 0 for the binary scan) selects the fast scan: the range coder
     uses ``buf[start:end]``, the raw bits ``rbuf[rstart:]``, and the mode picks the bias means.
     """
@@ -186,7 +189,8 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
                 scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
                                 nref, work.y, work.x, minval, maxval, bits, near, work.act, n_act, err,
                                 work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
-                                work.squash, work.stretch, st, buf, end)
+                                work.squash, work.stretch, st, buf, end,
+                                scan.BIAS_CLIP if binary == fmt.SLAB_CODED2 else scan.NO_CLIP)
             if dec:
                 put_frame(t, z, work.interior(P))
             if stop_frame is not None and i >= stop_frame:
@@ -379,7 +383,7 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
     rbuf = np.zeros(raw_size + raw_size // 8 + 64 if params.fast else 0, np.uint8)
     st = _code_slab(0, work, lambda t, z: plane[t, z], None, tr, zr, refcodes, params.predictor_mask,
                     params.mixing, bits, near, signed, out, head, secondary=params.secondary_ref,
-                    fast=_FAST_MODE if params.fast else 0, rbuf=rbuf)
+                    fast=_FAST_MODE if params.fast else 0, rbuf=rbuf, binary=_BINARY_MODE)
     n = int(rcm.rc_flush(st[0], st[1], st[2], out, cap))
     if params.fast:
         rn = int(fastk.bw_flush(st[3], st[4], st[5], rbuf, len(rbuf)))
@@ -396,7 +400,7 @@ def _encode_slab(work, plane, tr, zr, params, bits, near, signed, dtype) -> byte
         # the slab header (verbatim is also lossless, so it keeps any near bound)
         raw = np.ascontiguousarray(np.asarray(plane)[tr.start:tr.stop, zr.start:zr.stop])
         return bytes([fmt.SLAB_RAW]) + bytes(n_frames) + raw.astype(dtype.newbyteorder("<")).tobytes()
-    out[0] = fmt.SLAB_CODED
+    out[0] = _BINARY_MODE
     return out[:n].tobytes()
 
 
@@ -441,7 +445,8 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
                 put(t, z, raw[i, j])
         return
     if mode not in fmt.CODED_MODES:
-        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to 5)", slab=s)
+        raise CorruptDataError(f"slab {s}: unknown payload mode {mode} (expected 0 to {max(fmt.MODE_SINCE)})",
+                               slab=s)
     if int(refcodes.max(initial=0)) >= fmt.N_REF_CODES:
         raise CorruptDataError(f"slab {s}: reference code above {fmt.N_REF_CODES - 1}", slab=s)
     # a reference must exist inside the slab: z-references need z > z0, t-references t > t0
@@ -464,7 +469,7 @@ def _decode_slab(buf, hdr, s, work, put, stop_frame=None):
         end = rstart = start + rc_len
     st = _code_slab(1, work, None, put, tr, zr, refcodes, hdr.predictor_mask, hdr.mixing, hdr.bits_stored,
                     hdr.near, signed, data, start, stop_frame=stop_frame, fast=fast, end=end, rbuf=data,
-                    rstart=rstart)
+                    rstart=rstart, binary=mode)
     ran_out = st[2] > end + 4 or (fast and st[5] > len(data) + 4)
     if stop_frame is None and ran_out:
         raise CorruptDataError(f"slab {s}: coded data ends early", slab=s)

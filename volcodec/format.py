@@ -45,7 +45,7 @@ from .errors import (
 )
 
 MAGIC = b"\x89VOLC\r\n\x1a"
-FORMAT_VERSION = 6  # 2 added slab mode 2 (the fast scan), 3 mode 3, ... 6 mode 6; older streams decode
+FORMAT_VERSION = 7  # 2 added slab mode 2 (the fast scan), 3 mode 3, ... 7 mode 7; older streams decode
 HEADER_SIZE = 68
 SLAB_ENTRY = struct.Struct("<QQI")
 _HEAD = struct.Struct("<8sHHBBBBI4IHHIQQI")
@@ -68,13 +68,14 @@ MIN_BYTES_SHIFT = 13  # a coded voxel needs > 1/8192 byte
 # 1 verbatim words, 2 fast scan (kernels/fast.py, version >= 2), 3 fast scan with shrunk bias
 # means (version >= 3), 4 mode 3 with run mode in flat regions (version >= 4), 5 mode 4 with 8
 # tokens (a tree of depth 3, version >= 5), 6 mode 5 with the token models starting from a prior
-# (version >= 6)
-SLAB_CODED, SLAB_RAW, SLAB_FAST, SLAB_FAST2, SLAB_FAST_RUN, SLAB_FAST8, SLAB_FAST8P = 0, 1, 2, 3, 4, 5, 6
+# (version >= 6), 7 mode 0 with clipped bias errors (version >= 7)
+SLAB_CODED, SLAB_RAW, SLAB_FAST, SLAB_FAST2, SLAB_FAST_RUN, SLAB_FAST8, SLAB_FAST8P, SLAB_CODED2 = range(8)
 FAST_MODES = (SLAB_FAST, SLAB_FAST2, SLAB_FAST_RUN, SLAB_FAST8, SLAB_FAST8P)
-CODED_MODES = (SLAB_CODED,) + FAST_MODES
+BINARY_MODES = (SLAB_CODED, SLAB_CODED2)  # the binary-decision scan (kernels/scan.py)
+CODED_MODES = BINARY_MODES + FAST_MODES
 # the first format version with each mode
 MODE_SINCE = {SLAB_CODED: 1, SLAB_RAW: 1, SLAB_FAST: 2, SLAB_FAST2: 3, SLAB_FAST_RUN: 4, SLAB_FAST8: 5,
-              SLAB_FAST8P: 6}
+              SLAB_FAST8P: 6, SLAB_CODED2: 7}
 # per-frame reference codes (one byte per frame after the mode byte)
 REF_NONE, REF_Z, REF_T, REF_ZT, REF_TZ = 0, 1, 2, 3, 4
 N_REF_CODES = 5

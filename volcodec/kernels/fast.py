@@ -43,7 +43,8 @@ import numpy as np
 
 from .._jit import kernel
 from .rangecoder import MASK32, TOP, bitlen, new_models, rc_bit, rc_carry
-from .scan import BIAS_COUNT_MAX, N_BIAS_E, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med, fold_residual
+from .scan import (BIAS_CLIP, BIAS_COUNT_MAX, N_BIAS_E, NO_CLIP, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med,
+                   fold_residual)
 
 # slab mode 3: a context's bias mean is its error sum over (count + BIAS_PRIOR), i.e. shrunk toward
 # zero as if BIAS_PRIOR zero errors had been seen: a young context's mean is mostly noise, and the
@@ -80,7 +81,6 @@ TOK_OF8 = _token_table(TOK_BASE8)  # u (< 16) -> token
 RUN_J = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12,
                   13, 14, 15], np.int64)
 N_RUN = len(RUN_J)
-BIAS_CLIP = 32  # mode 4: a bias sum takes an error (in eighths) clipped to +-(activity + BIAS_CLIP)
 _NO_RUN_MODELS = new_models(N_RUN)  # an argument of the right type when run mode is off (never used)
 # 2**16 / (count + BIAS_PRIOR), in place of scan's 2**16 / count (the kernel takes either)
 RECIP_PRIOR = (1 << 16) // (np.arange(BIAS_COUNT_MAX + 1, dtype=np.int64) + BIAS_PRIOR)
@@ -188,8 +188,8 @@ def _frame_coder(dec, depth, name):
         t_tok, t_base, t_bits = (T_TOK, T_BASE, T_BITS) if depth == 4 else (T_TOK8, T_BASE8, T_BITS8)
         u_esc = 128 if depth == 4 else 16  # u from here on is the escape
         esc_min = 8 if depth == 4 else 5  # the escape's smallest bit length, bitlen(u_esc)
-        # mode 4 (runs) also clips the bias sums' errors; 2**40 is beyond any error (2**33 * 8)
-        clip = np.int64(BIAS_CLIP) if runs else np.int64(1) << 40
+        # mode 4 (runs) also clips the bias sums' errors; NO_CLIP is beyond any error (2**33 * 8)
+        clip = np.int64(BIAS_CLIP) if runs else np.int64(NO_CLIP)
         span = np.int64(1) << bits
         half = span >> 1
         step = 2 * near + 1

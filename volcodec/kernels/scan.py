@@ -46,6 +46,10 @@ N_BIAS_E = 10
 N_BIAS = N_BIAS_E * 128
 N_FRAC = 9
 BIAS_COUNT_MAX = 64
+# slab mode 7 (and the fast scan's modes 4-6): a bias sum takes an error (in eighths) clipped to
+# +-(activity + BIAS_CLIP); mode 0 passes NO_CLIP, beyond any error (2**33 * 8)
+BIAS_CLIP = 32
+NO_CLIP = 1 << 40
 W_TABLE_SIZE = 4096
 ERR_MAX = (1 << 26) - 1
 
@@ -185,7 +189,7 @@ def active_predictors(mask, nref, out):
 
 @kernel
 def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-                wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
+                wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end, clip):
     """Encode (dec=0) or decode (dec=1) one padded frame ``P`` against references ``A``, ``B``.
 
     ``nref`` is 0, 1 (A) or 2 (A and B); ``act_idx[:n_act]`` lists the predictors in the blend.
@@ -529,7 +533,11 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
                 if d < 0:
                     d = -d
                 err[cur, c, j] = min(ERR_MAX, d)
-            bsum = bias[bctx, 0] + xv * 8 - p8
+            # slab mode 7: the error the bias sum takes is clipped to about the local activity (as
+            # in the fast scan's modes 4-6: one outlier shifts a flat context's predictions for
+            # hundreds of voxels); mode 0 passes a limit no error reaches
+            lim = act + clip
+            bsum = bias[bctx, 0] + min(max(xv * 8 - p8, -lim), lim)
             n = bias[bctx, 1] + 1
             if n >= BIAS_COUNT_MAX:
                 bsum >>= 1
@@ -554,38 +562,39 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
 # constants inside each, so the voxel loop carries no branch on them.
 @kernel
 def _encode_plain(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end, clip):
     return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
-                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
+                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end, clip)
 
 
 @kernel
 def _encode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end, clip):
     return _code_frame(0, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
-                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
+                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end, clip)
 
 
 @kernel
 def _decode_plain(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end, clip):
     return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
-                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end)
+                       bias, wtab, recip, 0, mdl2, mixw, squash, stretch, st, buf, end, clip)
 
 
 @kernel
 def _decode_mixed(P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end):
+                  wtab, recip, mdl2, mixw, squash, stretch, st, buf, end, clip):
     return _code_frame(1, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl,
-                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end)
+                       bias, wtab, recip, 1, mdl2, mixw, squash, stretch, st, buf, end, clip)
 
 
 _SCANS = ((_encode_plain, _encode_mixed), (_decode_plain, _decode_mixed))
 
 
 def code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias,
-               wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end):
-    """Encode (dec=1: decode) one frame with the scan compiled for this direction and mode."""
+               wtab, recip, mixing, mdl2, mixw, squash, stretch, st, buf, end, clip=NO_CLIP):
+    """Encode (dec=1: decode) one frame with the scan compiled for this direction and mode;
+    ``clip`` is :data:`BIAS_CLIP` in slab mode 7, :data:`NO_CLIP` in mode 0."""
     return _SCANS[1 if dec else 0][1 if mixing else 0](
         P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n_act, err, eb, pv, mdl, bias, wtab, recip,
-        mdl2, mixw, squash, stretch, st, buf, end)
+        mdl2, mixw, squash, stretch, st, buf, end, clip)
