@@ -107,6 +107,19 @@ def test_runs_round_trip(monkeypatch, dtype, mode):
     np.testing.assert_array_equal(volcodec.decode_frames(buf, [4])[0], a[1, 1])
 
 
+def _assert_relabelled_does_not_decode(a, buf, written, relabel):
+    """Slab 0 of ``buf`` (mode ``written``) relabelled ``relabel`` still parses but does not give
+    ``a`` back (other pixels, or a stream that runs out), while ``buf`` itself does: the decoder
+    takes its coding from the mode byte."""
+    off, length, _ = volcodec.read_header(buf).slabs[0]
+    payload = bytearray(buf[off:off + length])
+    assert payload[0] == written
+    payload[0] = relabel
+    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
+    assert damaged.any() or not np.array_equal(got, a)
+    np.testing.assert_array_equal(volcodec.decode(buf), a)
+
+
 @pytest.mark.parametrize("older", [3, 4, 5])
 def test_a_mode_6_payload_relabelled_older_does_not_decode(older):
     """Mode 3 has no runs, mode 4 has 16 tokens, mode 5 starts its models at 1/2: a mostly flat
@@ -114,15 +127,7 @@ def test_a_mode_6_payload_relabelled_older_does_not_decode(older):
     its coding from the mode byte."""
     a = np.zeros((2, 64, 64), np.uint16)
     a[:, 20:40, 10:50] = _smooth((2, 20, 40), "uint16", seed=22, step=30)
-    buf = volcodec.encode(a, slab=2)
-    hdr = volcodec.read_header(buf)
-    off, length, _ = hdr.slabs[0]
-    payload = bytearray(buf[off:off + length])
-    assert payload[0] == fmt.SLAB_FAST8P
-    payload[0] = older
-    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
-    assert damaged.any() or not np.array_equal(got, a)
-    np.testing.assert_array_equal(volcodec.decode(buf), a)
+    _assert_relabelled_does_not_decode(a, volcodec.encode(a, slab=2), fmt.SLAB_FAST8P, older)
 
 
 def test_a_blank_slab_is_padded_to_the_floor_the_decoder_checks():
@@ -227,14 +232,7 @@ def test_modes_2_and_3_differ_only_in_the_bias_means(monkeypatch):
     back (other pixels, or a stream that runs out): the decoder picks the bias table by mode."""
     a = _smooth((2, 24, 24), "int16", seed=13, step=200)
     monkeypatch.setattr(codec, "_FAST_MODE", fmt.SLAB_FAST2)  # the encoder writes mode 3
-    buf = volcodec.encode(a, slab=2)
-    off, length, _ = volcodec.read_header(buf).slabs[0]
-    payload = bytearray(buf[off:off + length])
-    assert payload[0] == fmt.SLAB_FAST2
-    payload[0] = fmt.SLAB_FAST
-    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
-    assert damaged.any() or not np.array_equal(got, a)
-    np.testing.assert_array_equal(volcodec.decode(buf), a)
+    _assert_relabelled_does_not_decode(a, volcodec.encode(a, slab=2), fmt.SLAB_FAST2, fmt.SLAB_FAST)
 
 
 def test_range_coded_length_beyond_the_payload_is_refused():
@@ -291,10 +289,4 @@ def test_a_mode_7_payload_relabelled_mode_0_does_not_decode():
     but the volume does not come back, so the decoder takes the clipping from the mode byte."""
     a = _spiky_ct(32)
     buf = volcodec.encode(a, effort=2, slab=3)
-    off, length, _ = volcodec.read_header(buf).slabs[0]
-    payload = bytearray(buf[off:off + length])
-    assert payload[0] == fmt.SLAB_CODED2
-    payload[0] = fmt.SLAB_CODED
-    got, damaged = volcodec.decode(with_payload(buf, 0, bytes(payload)), strict=False)
-    assert damaged.any() or not np.array_equal(got, a)
-    np.testing.assert_array_equal(volcodec.decode(buf), a)
+    _assert_relabelled_does_not_decode(a, buf, fmt.SLAB_CODED2, fmt.SLAB_CODED)
