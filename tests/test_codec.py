@@ -369,3 +369,10 @@ def test_small_default_slab_is_auto_and_an_explicit_slab_is_kept():
     assert volcodec.read_header(volcodec.encode(a, slab=16)).slab_z == 16
     assert volcodec.read_header(volcodec.encode(np.stack([a, a]))).slab_z == 16  # a 4-D series: 16
     assert codec._two_thread_makespan([16, 16, 9]) == 25
+
+
+def test_every_coded_mode_has_its_coding():
+    """A new slab mode needs its row in the codec's tables: what the fast scan does in it, or the
+    binary scan's bias clip."""
+    assert set(codec._FAST_CODING) == set(fmt.FAST_MODES)
+    assert set(codec._BINARY_CLIP) == set(fmt.BINARY_MODES)

@@ -32,6 +32,17 @@ DEFAULT_SLAB_T = 8
 _SUPPORTED = ("u1", "i1", "u2", "i2", "u4", "i4")
 _FAST_MODE = fmt.SLAB_FAST8P  # the fast-scan mode the encoder writes (tests write older ones)
 _BINARY_MODE = fmt.SLAB_CODED2  # the binary-scan mode it writes
+# how each fast-scan mode codes (format.md): token tree depth, token models starting from the prior,
+# run mode (with clipped bias errors), plain bias means (mode 2; later modes shrink them)
+_FAST_CODING = {
+    fmt.SLAB_FAST: (fastk.DEPTH_OLD, False, False, True),
+    fmt.SLAB_FAST2: (fastk.DEPTH_OLD, False, False, False),
+    fmt.SLAB_FAST_RUN: (fastk.DEPTH_OLD, False, True, False),
+    fmt.SLAB_FAST8: (fastk.DEPTH, False, True, False),
+    fmt.SLAB_FAST8P: (fastk.DEPTH, True, True, False),
+}
+# the binary scan's limit on the error a bias sum takes (mode 7 clips, mode 0 does not)
+_BINARY_CLIP = {fmt.SLAB_CODED: scan.NO_CLIP, fmt.SLAB_CODED2: scan.BIAS_CLIP}
 _FAST_NEAR = False  # near-lossless at effort 1 uses the binary scan (smaller); tests turn this on
 
 
@@ -148,10 +159,10 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
     bias[:, 1] = 1
     end = len(buf) if end is None else end
     if fast:
-        depth = fastk.DEPTH if fast in (fmt.SLAB_FAST8, fmt.SLAB_FAST8P) else fastk.DEPTH_OLD
-        tree = fastk.new_tree(depth, prior=fast == fmt.SLAB_FAST8P)
-        recip = work.recip if fast == fmt.SLAB_FAST else fastk.RECIP_PRIOR  # mode 2: plain means
-        runs = int(fast in (fmt.SLAB_FAST_RUN, fmt.SLAB_FAST8, fmt.SLAB_FAST8P))
+        depth, prior, runs, plain_means = _FAST_CODING[fast]
+        tree = fastk.new_tree(depth, prior=prior)
+        recip = work.recip if plain_means else fastk.RECIP_PRIOR
+        runs = int(runs)
         rmdl = rcm.new_models(fastk.N_RUN)
         st = fastk.new_state()
         st[:3] = rcm.rc_start(buf, start, end, dec)
@@ -189,8 +200,7 @@ def _code_slab(dec, work, get_frame, put_frame, tr, zr, refcodes, mask, mixing, 
                 scan.code_frame(dec, P, work.dummy if A is None else A, work.dummy if B is None else B,
                                 nref, work.y, work.x, minval, maxval, bits, near, work.act, n_act, err,
                                 work.eb, work.pv, mdl, bias, work.wtab, work.recip, int(mixing), mdl2, mixw,
-                                work.squash, work.stretch, st, buf, end,
-                                scan.BIAS_CLIP if binary == fmt.SLAB_CODED2 else scan.NO_CLIP)
+                                work.squash, work.stretch, st, buf, end, _BINARY_CLIP[binary])
             if dec:
                 put_frame(t, z, work.interior(P))
             if stop_frame is not None and i >= stop_frame:

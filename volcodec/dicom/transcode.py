@@ -219,7 +219,7 @@ def decode_words(ds, geo: Geometry | None = None, threads: int | None = None) ->
     if len(frags) != geo.frames:
         raise DicomError(f"{element('PixelData')} holds {len(frags)} fragments, "
                          f"{element('NumberOfFrames')} says {geo.frames}")
-    parsed = []
+    slabs: dict[int, list] = {}  # head frame -> its frames' fragments, in frame order
     for k, raw in enumerate(frags):
         try:
             frag = fragment.parse(raw)
@@ -227,9 +227,6 @@ def decode_words(ds, geo: Geometry | None = None, threads: int | None = None) ->
             raise DicomError(f"fragment {k} of {element('PixelData')}: {exc.message}") from None
         if frag.frame != k:
             raise DicomError(f"fragment {k} of {element('PixelData')} says it holds frame {frag.frame}")
-        parsed.append(frag)
-    slabs: dict[int, list] = {}  # head frame -> its frames' fragments, in frame order
-    for frag in parsed:
         slabs.setdefault(frag.head, []).append(frag)
     out = np.empty((geo.frames, geo.samples, geo.rows, geo.columns), geo.dtype.newbyteorder("="))
 
