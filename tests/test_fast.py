@@ -158,7 +158,7 @@ def test_runs_keep_the_near_bound(monkeypatch, near):
 def _run_frame(compiled, dec, frame, bits, signed, recip, buf=None, runs=0, depth=fast.DEPTH):
     """One frame through the compiled scan (or, ``compiled`` False, its plain-Python twin); returns
     the padded frame, the state, and the two output buffers."""
-    kernel_fn = fast.KERNELS[dec, depth]
+    kernel_fn = fast.KERNELS[dec, depth, int(bits <= fast.PACKED_BITS)]
     kernel_fn = kernel_fn if compiled else getattr(kernel_fn, "py_func", kernel_fn)
     y, x = frame.shape
     work = codec._Work(y, x, bits)
@@ -208,6 +208,26 @@ def test_compiled_scan_matches_plain_python(mode):
         P, _, _, _ = _run_frame(compiled, 1, np.zeros_like(frame), 16, True, recip, buf=outs[0], runs=runs,
                                 depth=depth)
         np.testing.assert_array_equal(P[scan.PAD_TOP:scan.PAD_TOP + 9, scan.PAD_SIDE:scan.PAD_SIDE + 11], frame)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "uint8"])
+def test_packed_error_rows_write_the_same_bytes_as_three_rows(monkeypatch, dtype):
+    """Data of at most 16 bits gets the kernels whose error rows share one int64 (lanes of 21
+    bits); they must write exactly what the three-row kernels write, including at the extremes
+    (errors near 2**17 against a reference frame, where a lane that carried would show)."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(31)
+    a = _flat_patches((4, 20, 26), dtype, seed=31)
+    # alternate extremes between slices and within rows: the reference predictor p can land a
+    # whole range outside [min, max], so |x - p| approaches 2 * (2**16 - 1)
+    a[1::2] = np.where(rng.random((2, 20, 26)) < 0.5, info.min, info.max)
+    a[2, ::3] = info.max
+    packed = volcodec.encode(a, slab=4)
+    assert _modes(packed) == [fmt.SLAB_FAST8P]
+    monkeypatch.setattr(fast, "PACKED_BITS", 0)  # every size now takes the three-row kernels
+    wide = volcodec.encode(a, slab=4)
+    assert packed == wide
+    np.testing.assert_array_equal(volcodec.decode(packed), a)
 
 
 def _fast_stream():

@@ -57,6 +57,10 @@ S_OFF = 5  # u = |e| >> s with s = bit_length(activity) - S_OFF: u is typically 
 S_MAX = 25  # a token's raw bits, s low bits and the sign fit one 32-bit read
 ESC_LEN_BITS = 5  # the escape's bit length - its smallest (8 for 16 tokens, 5 for 8)
 N_CTX = NQ * 16
+# error rows packed three to an int64 (see _frame_coder) for data of at most PACKED_BITS bits
+PACKED_BITS = 16
+LANE_BITS = 21
+LANE = (1 << LANE_BITS) - 1
 
 # Token alphabets: token -> smallest u it stands for, and how many raw bits follow it (the last
 # token is the escape, coded apart). Modes 2-4 use 16 tokens (a tree of depth 4), mode 5 uses 8
@@ -159,11 +163,17 @@ def br_read(n, bb, bn, pos, buf, end):
     return (bb >> bn) & ((np.int64(1) << n) - 1), bb, bn, pos
 
 
-def _frame_coder(dec, depth, name):
+def _frame_coder(dec, depth, packed, name):
     """The kernel that encodes (``dec`` = 0) or decodes (1) one padded frame ``P`` with a token tree
-    of ``depth``, compiled as ``name``. ``dec`` and ``depth`` reach the kernel as constants of its
-    closure, which numba freezes: each kernel holds only its own direction's code and an unrolled
-    tree walk. (Inlining one frame function into four entry points did the same at numba's IR
+    of ``depth``, compiled as ``name``. ``dec``, ``depth`` and ``packed`` reach the kernel as
+    constants of its closure, which numba freezes: each kernel holds only its own direction's code,
+    an unrolled tree walk, and one layout of the error rows.
+
+    ``packed`` (data of at most :data:`PACKED_BITS` bits): the three absolute errors of a voxel (of
+    the coded value, of ``p``, of ``p2``) share one int64 in lanes of :data:`LANE_BITS` bits, so one
+    row, one load and one store per voxel carry all three, and each 5-neighbour sum is one sum of
+    lanes. Exact: with values of at most 16 bits, an error is below 2**17 and a sum of seven
+    weights below 2**20, so no lane carries into the next. Wider data keeps three rows. (Inlining one frame function into four entry points did the same at numba's IR
     level, but copying the IR cost about 9 of the 15 seconds a cold first call took.)
 
     The kernel codes frame ``P`` against reference ``A`` when ``nref`` > 0. ``eb`` (6, X+4) holds
@@ -195,6 +205,7 @@ def _frame_coder(dec, depth, name):
         step = 2 * near + 1
         kshift = bitlen(step) - 1
         eb[:, :] = 0
+        n_rows = 2 if packed else 6  # error rows in use (two per layer: this row and the one above)
         v0 = np.int64(0)
         if nref > 0:
             v0 = np.int64(A[PAD_TOP, PAD_SIDE])
@@ -208,19 +219,19 @@ def _frame_coder(dec, depth, name):
             if y > 0:
                 P[r, 0] = P[r - 1, PAD_SIDE]
                 P[r, 1] = P[r - 1, PAD_SIDE]
-                eb[cur, 0] = eb[prv, PAD_SIDE]
-                eb[cur, 1] = eb[prv, PAD_SIDE]
-                for j in range(2, 6, 2):
+                for j in range(0, n_rows, 2):
                     eb[j + cur, 0] = eb[j + prv, PAD_SIDE]
                     eb[j + cur, 1] = eb[j + prv, PAD_SIDE]
             # the error rows' values around the voxel, slid along the row in registers: the current
-            # row's last two (a, b, g: coded value, p, p2) and the row above's c-1, c (u, v, w)
+            # row's last two (a, b, g: coded value, p, p2; packed: all three in a) and the row
+            # above's c-1, c (u, v, w; packed: u)
             a1, a2 = np.int64(eb[cur, PAD_SIDE - 1]), np.int64(eb[cur, PAD_SIDE - 2])
-            b1, b2 = np.int64(eb[2 + cur, PAD_SIDE - 1]), np.int64(eb[2 + cur, PAD_SIDE - 2])
-            g1, g2 = np.int64(eb[4 + cur, PAD_SIDE - 1]), np.int64(eb[4 + cur, PAD_SIDE - 2])
             um, u0 = np.int64(eb[prv, PAD_SIDE - 1]), np.int64(eb[prv, PAD_SIDE])
-            vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
-            wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
+            if not packed:
+                b1, b2 = np.int64(eb[2 + cur, PAD_SIDE - 1]), np.int64(eb[2 + cur, PAD_SIDE - 2])
+                g1, g2 = np.int64(eb[4 + cur, PAD_SIDE - 1]), np.int64(eb[4 + cur, PAD_SIDE - 2])
+                vm, v0 = np.int64(eb[2 + prv, PAD_SIDE - 1]), np.int64(eb[2 + prv, PAD_SIDE])
+                wm, w0 = np.int64(eb[4 + prv, PAD_SIDE - 1]), np.int64(eb[4 + prv, PAD_SIDE])
             # the neighbours slide along the row in registers too: W is the voxel just decoded, so
             # reloading it from P would put a store-to-load round trip on the decoder's critical path
             W = np.int64(P[r, PAD_SIDE - 1])
@@ -274,21 +285,22 @@ def _frame_coder(dec, depth, name):
                             break
                     for k in range(c, c + ln):
                         P[r, k] = W
-                        eb[cur, k] = 0
-                        eb[2 + cur, k] = 0
-                        eb[4 + cur, k] = 0
+                        for j in range(0, n_rows, 2):
+                            eb[j + cur, k] = 0
                     x += ln
                     if x == X:
                         break
                     if ln > 0:
                         c = x + PAD_SIDE
                         a2 = 0 if ln > 1 else a1
-                        b2 = 0 if ln > 1 else b1
-                        g2 = 0 if ln > 1 else g1
-                        a1 = b1 = g1 = 0
+                        a1 = 0
                         um, u0 = np.int64(eb[prv, c - 1]), np.int64(eb[prv, c])
-                        vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
-                        wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
+                        if not packed:
+                            b2 = 0 if ln > 1 else b1
+                            g2 = 0 if ln > 1 else g1
+                            b1 = g1 = 0
+                            vm, v0 = np.int64(eb[2 + prv, c - 1]), np.int64(eb[2 + prv, c])
+                            wm, w0 = np.int64(eb[4 + prv, c - 1]), np.int64(eb[4 + prv, c])
                         WW = W
                         N = np.int64(P[r - 1, c])
                         NW = np.int64(P[r - 1, c - 1])
@@ -307,10 +319,17 @@ def _frame_coder(dec, depth, name):
                     tex_r = NW
                     t2 = WW
                 up = np.int64(eb[prv, c + 1])
-                vp = np.int64(eb[2 + prv, c + 1])
-                wp = np.int64(eb[4 + prv, c + 1])
-                e1 = 2 * (b1 + v0) + vm + vp + b2
-                e2 = 2 * (g1 + w0) + wm + wp + g2
+                # the 5-neighbour error sums of the coded value (act0), of p (e1) and of p2 (e2)
+                act0 = 2 * (a1 + u0) + um + up + a2
+                if packed:
+                    e1 = (act0 >> LANE_BITS) & LANE
+                    e2 = act0 >> (2 * LANE_BITS)
+                    act0 &= LANE
+                else:
+                    vp = np.int64(eb[2 + prv, c + 1])
+                    wp = np.int64(eb[4 + prv, c + 1])
+                    e1 = 2 * (b1 + v0) + vm + vp + b2
+                    e2 = 2 * (g1 + w0) + wm + wp + g2
                 # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
                 # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
                 # would sit on the decoder's critical path)
@@ -320,7 +339,7 @@ def _frame_coder(dec, depth, name):
                 wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
                           + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
                 p8 = p * wq + p2 * (8 - wq)
-                act = 2 * (a1 + u0) + um + up + a2 + 2 * min(e1, e2)
+                act = act0 + 2 * min(e1, e2)
                 q = _activity_class(act)
                 qb = min(q >> 2, N_BIAS_E - 1)
                 tex = ((N * 8 > p8) * 1 + (W * 8 > p8) * 2 + (NE * 8 > p8) * 4 + (tex_r * 8 > p8) * 8)
@@ -450,16 +469,19 @@ def _frame_coder(dec, depth, name):
                 else:
                     xv = min(max(pred + e * step, minval), maxval)
                     P[r, c] = xv
-                d = xv - pred
-                a2, a1 = a1, (d if d >= 0 else -d)
+                da, db, dg = abs(xv - pred), abs(xv - p), abs(xv - p2)
+                a2 = a1
+                um, u0 = u0, up
+                if packed:
+                    a1 = da | (db << LANE_BITS) | (dg << (2 * LANE_BITS))
+                else:
+                    a1 = da
+                    b2, b1 = b1, db
+                    g2, g1 = g1, dg
+                    eb[2 + cur, c] = b1
+                    eb[4 + cur, c] = g1
+                    vm, v0, wm, w0 = v0, vp, w0, wp
                 eb[cur, c] = a1
-                d = xv - p
-                b2, b1 = b1, (d if d >= 0 else -d)
-                eb[2 + cur, c] = b1
-                d = xv - p2
-                g2, g1 = g1, (d if d >= 0 else -d)
-                eb[4 + cur, c] = g1
-                um, u0, vm, v0, wm, w0 = u0, up, v0, vp, w0, wp
                 WW, W, NW, N, NE = W, xv, N, NE, NEE
                 # the error the bias sum takes is clipped to about the local activity: one outlier
                 # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
@@ -477,9 +499,8 @@ def _frame_coder(dec, depth, name):
                 x += 1
             P[r, X + PAD_SIDE] = P[r, X + PAD_SIDE - 1]
             P[r, X + PAD_SIDE + 1] = P[r, X + PAD_SIDE - 1]
-            eb[cur, X + PAD_SIDE] = eb[cur, X + PAD_SIDE - 1]
-            eb[2 + cur, X + PAD_SIDE] = eb[2 + cur, X + PAD_SIDE - 1]
-            eb[4 + cur, X + PAD_SIDE] = eb[4 + cur, X + PAD_SIDE - 1]
+            for j in range(0, n_rows, 2):
+                eb[j + cur, X + PAD_SIDE] = eb[j + cur, X + PAD_SIDE - 1]
         st[0], st[1], st[2] = x_, rng, pos
         st[3], st[4], st[5] = bb, bn, rpos
         st[6] = ri
@@ -489,13 +510,11 @@ def _frame_coder(dec, depth, name):
     return kernel(frame)
 
 
-_fast_encode = _frame_coder(0, DEPTH, "_fast_encode")
-_fast_decode = _frame_coder(1, DEPTH, "_fast_decode")
-# modes 2-4 (16 tokens): compiled only when a stream (or a test) needs them
-_fast_encode_old = _frame_coder(0, DEPTH_OLD, "_fast_encode_old")
-_fast_decode_old = _frame_coder(1, DEPTH_OLD, "_fast_decode_old")
-KERNELS = {(0, DEPTH): _fast_encode, (1, DEPTH): _fast_decode, (0, DEPTH_OLD): _fast_encode_old,
-           (1, DEPTH_OLD): _fast_decode_old}  # (dec, depth) -> kernel
+# (dec, depth, packed) -> kernel; numba compiles each on its first call, so the modes 2-4 (16
+# tokens) and wide-data kernels cost nothing until a stream (or a test) needs them
+KERNELS = {(dec, depth, packed): _frame_coder(dec, depth, packed, "_fast_{}{}{}".format(
+    "decode" if dec else "encode", "" if depth == DEPTH else "_old", "" if packed else "_wide"))
+    for dec in (0, 1) for depth in (DEPTH, DEPTH_OLD) for packed in (1, 0)}
 
 
 # the small tables in one array (fewer array arguments: less register pressure in the voxel loop)
@@ -516,7 +535,7 @@ def fast_frame(dec, P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, bias
     """Encode (dec=1: decode) one frame with the fast scan compiled for this direction and tree
     ``depth`` (:func:`new_tree` of the same depth); ``runs`` turns run mode on (slab modes 4, 5),
     with its decision models ``rmdl`` (``new_models(N_RUN)``)."""
-    f = KERNELS[int(bool(dec)), depth]
+    f = KERNELS[int(bool(dec)), depth, int(bits <= PACKED_BITS)]
     flat = bias.reshape(-1)
     if rmdl is None:
         rmdl = _NO_RUN_MODELS
