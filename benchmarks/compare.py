@@ -21,7 +21,7 @@ import numpy as np
 from . import report
 from .anchors import REFERENCE, Anchor, AnchorError, Volcodec, select_anchors
 from .inputs import LoadFailure, Volume, iter_volumes
-from .machine import REPO, machine_info
+from .machine import REPO, core_probe, machine_info
 from .timing import best_of
 
 
@@ -186,6 +186,9 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
     started = time.perf_counter()
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
     machine = machine_info(argv_for_record)
+    multi = max(args.threads) > 1
+    if multi:  # what two threads can get on this machine now (see core_probe); again at the end
+        machine["core_probe_start"] = core_probe()
 
     anchors = [] if args.anchors == ["none"] else select_anchors(args.anchors)
     subjects: list[Anchor] = [] if args.no_volcodec else [Volcodec(e, t) for e in args.efforts
@@ -223,6 +226,8 @@ def run(args: argparse.Namespace, argv_for_record: list[str] | None = None) -> d
         machine["loadavg_end"] = list(os.getloadavg())
     except OSError:  # pragma: no cover - not available on this platform
         pass
+    if multi:
+        machine["core_probe_end"] = core_probe()
     return {
         "machine": machine,
         "settings": {"repeats": args.repeats, "kinds": args.kinds, "efforts": args.efforts,

@@ -101,3 +101,64 @@ def machine_info(argv: list[str] | None = None) -> dict:
         "command": " ".join(["python -m benchmarks." + Path(command[0]).stem] + list(command[1:]))
         if command and command[0].endswith(".py") else " ".join(command),
     }
+
+
+def _probe_kernels():
+    """Two loops of the same length: one bound by the number of instructions (six independent chains
+    of ALU work: one thread can fill a core's units), one by latency (one chain of multiplies: a
+    core's units sit mostly idle)."""
+    import numpy as np
+
+    from volcodec._jit import kernel
+
+    @kernel
+    def alu_bound(n):
+        a, b, c = np.int64(1), np.int64(2), np.int64(3)
+        d, e, f = np.int64(4), np.int64(5), np.int64(6)
+        for i in range(n):
+            a = (a + i) ^ (b >> 3)
+            b = (b + 7) ^ (c << 1)
+            c = (c ^ i) + (d >> 2)
+            d = (d + 3) ^ (e >> 1)
+            e = (e ^ 5) + (f >> 4)
+            f = (f + i) ^ (a >> 5)
+        return a + b + c + d + e + f
+
+    @kernel
+    def latency_bound(n):
+        x, y = np.int64(1), np.int64(3)
+        for _ in range(n):
+            x = (x * 6364136223846793005 + y) & 0xFFFFFFFFFFFF
+            y ^= x >> 7
+        return x + y
+
+    return alu_bound, latency_bound
+
+
+def core_probe(n: int = 30_000_000, repeats: int = 3) -> dict:
+    """How much faster two threads do twice the work of one, for an instruction-bound and a
+    latency-bound loop (best of ``repeats``). Two separate cores give about 2.0 for both; two
+    hardware threads of one core (SMT siblings, as a VM's two vCPUs may be on the host) give
+    about 2.0 for the latency-bound loop but about 1.0 for the instruction-bound one, whatever the
+    guest's topology says. The codec's kernels are mostly instruction-bound, so their two-thread
+    speed-up depends on which of the two the machine was when it ran."""
+    import threading
+    import time
+
+    out = {}
+    for fn in _probe_kernels():
+        fn(10)  # compile (or load from the cache) outside the timing
+
+        def wall(k):
+            threads = [threading.Thread(target=fn, args=(n,)) for _ in range(k)]
+            t = time.perf_counter()
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            return time.perf_counter() - t
+
+        one = min(wall(1) for _ in range(repeats))
+        two = min(wall(2) for _ in range(repeats))
+        out[fn.__name__] = round(2 * one / two, 2)
+    return out

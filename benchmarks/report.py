@@ -104,6 +104,19 @@ def _table(header: list[str], rows: list[list[str]], align: list[str] | None = N
     return lines
 
 
+def _probe_lines(machine: dict) -> list[str]:
+    """What two threads could get on the machine during the run (machine.core_probe)."""
+    probes = [(when, machine.get(f"core_probe_{when}")) for when in ("start", "end")]
+    said = "; ".join(f"at the {when} {p['alu_bound']:.2f}x on an instruction-bound loop, "
+                     f"{p['latency_bound']:.2f}x on a latency-bound one" for when, p in probes if p)
+    if not said:
+        return []
+    return [f"- Two threads against one, same work each: {said}. About 2x for both means two cores; "
+            "about 1x for the instruction-bound loop means the two vCPUs shared one physical core "
+            "(SMT siblings on the host), and the codec's kernels, mostly instruction-bound, then gain "
+            "little from a second thread."]
+
+
 def machine_lines(machine: dict) -> list[str]:
     v = machine["versions"]
     libs = ", ".join(str(x) for x in (v.get("imagecodecs libraries") or {}).values())
@@ -120,6 +133,7 @@ def machine_lines(machine: dict) -> list[str]:
         f"- Date (UTC): {machine['date']}; volcodec commit {machine['volcodec']['commit']}{dirty}",
         (f"- CPU: {machine['cpu']}, {machine['cores']} cores ({machine.get('cores_usable')} usable); "
         f"{load}; {machine['platform']}"),
+        *_probe_lines(machine),
         (f"- Python {machine['python']}, numpy {v.get('numpy')}, numba {v.get('numba')}, imagecodecs "
         f"{v.get('imagecodecs')} ({libs}), pyjpegls {v.get('pyjpegls')}, pydicom {v.get('pydicom')}, "
         f"zstandard {v.get('zstandard')} (libzstd {v.get('libzstd')}), blosc2 {v.get('blosc2')}"),

@@ -239,6 +239,22 @@ def test_compare_end_to_end_on_npy(tmp_path: Path):
     assert result["machine"]["versions"]["numpy"] == np.__version__
 
 
+def test_core_probe_and_its_report_line():
+    """Both loops run and give a two-thread speed-up (about 1 to 2 on any machine); the report says
+    what the numbers mean only when a run recorded them."""
+    from benchmarks import machine, report
+
+    probe = machine.core_probe(n=200_000, repeats=1)
+    assert set(probe) == {"alu_bound", "latency_bound"}
+    assert all(0.2 < v < 4 for v in probe.values())
+    info = machine.machine_info(["compare.py"])
+    assert not any("Two threads" in line for line in report.machine_lines(info))
+    info["core_probe_start"] = {"alu_bound": 0.96, "latency_bound": 1.93}
+    line = next(line for line in report.machine_lines(info) if "Two threads" in line)
+    assert "at the start 0.96x on an instruction-bound loop, 1.93x on a latency-bound one" in line
+    assert "at the end" not in line and "SMT siblings" in line
+
+
 # --------------------------------------------------------------------------------------------------
 # benchmarks.near: rate against the error bound
 
