@@ -183,9 +183,10 @@ def _frame_coder(dec, depth, packed, name):
     range coder's, the bit stream's and the run mode's state, in ``buf[:end]`` and ``rbuf[:rend]``.
     ``near`` as in :func:`scan._code_frame`.
 
-    The tables are indexed with ``np.uint64(...)``: numba adds negative-index wrap-around code to
-    every signed index it cannot prove non-negative (three instructions each, a dozen indices per
-    voxel); these never are negative."""
+    The tables, and the frame's and error rows' columns in the voxel loop, are indexed with
+    ``np.uint64(...)``: numba adds negative-index wrap-around code to every signed index it cannot
+    prove non-negative (three or four instructions each, a dozen indices per voxel; LLVM does not
+    know the column is, since runs advance it); these never are negative."""
 
     def frame(P, A, nref, Y, X, minval, maxval, bits, near, eb, tree, tab, bias, recip, st, buf, end, rbuf,
               rend, runs, rmdl):
@@ -248,10 +249,10 @@ def _frame_coder(dec, depth, packed, name):
                     P[r - 1, c + 1] = W
                     P[r - 2, c] = W
                     N = NW = NE = W
-                NN = np.int64(P[r - 2, c])
-                NEE = np.int64(P[r - 1, c + 2])
+                NN = np.int64(P[r - 2, np.uint64(c)])
+                NEE = np.int64(P[r - 1, np.uint64(c + 2)])
                 if (runs and y > 0 and W == N and N == NW and N == NE and W == WW
-                        and N == NN and (nref == 0 or np.int64(A[r, c]) == W)):
+                        and N == NN and (nref == 0 or np.int64(A[r, np.uint64(c)]) == W)):
                     # ---- run mode (slab mode 4): a flat neighbourhood codes how many voxels along the
                     # row repeat W (within near), JPEG-LS style: one adaptive decision per block of
                     # 2**J voxels, J growing with each full block (index ri), then the rest of the
@@ -308,8 +309,9 @@ def _frame_coder(dec, depth, packed, name):
                         NN = np.int64(P[r - 2, c])
                         NEE = np.int64(P[r - 1, c + 2])
                 if nref > 0:
-                    R = np.int64(A[r, c])
-                    p = R + ((W - np.int64(A[r, c - 1]) + N - np.int64(A[r - 1, c])) >> 1)
+                    R = np.int64(A[r, np.uint64(c)])
+                    AW, AN = np.int64(A[r, np.uint64(c - 1)]), np.int64(A[r - 1, np.uint64(c)])
+                    p = R + ((W - AW + N - AN) >> 1)
                     p2 = _med(W, N, NW)
                     tex_r = R
                     t2 = NW
@@ -318,7 +320,7 @@ def _frame_coder(dec, depth, packed, name):
                     p2 = (2 * (W + N) + NE - NW + 2) >> 2
                     tex_r = NW
                     t2 = WW
-                up = np.int64(eb[prv, c + 1])
+                up = np.int64(eb[prv, np.uint64(c + 1)])
                 # the 5-neighbour error sums of the coded value (act0), of p (e1) and of p2 (e2)
                 act0 = 2 * (a1 + u0) + um + up + a2
                 if packed:
@@ -326,8 +328,8 @@ def _frame_coder(dec, depth, packed, name):
                     e2 = act0 >> (2 * LANE_BITS)
                     act0 &= LANE
                 else:
-                    vp = np.int64(eb[2 + prv, c + 1])
-                    wp = np.int64(eb[4 + prv, c + 1])
+                    vp = np.int64(eb[2 + prv, np.uint64(c + 1)])
+                    wp = np.int64(eb[4 + prv, np.uint64(c + 1)])
                     e1 = 2 * (b1 + v0) + vm + vp + b2
                     e2 = 2 * (g1 + w0) + wm + wp + g2
                 # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
@@ -350,7 +352,7 @@ def _frame_coder(dec, depth, packed, name):
                 s = min(max(bitlen(act) - S_OFF - kshift, 0), S_MAX)
                 ctx = q * 16 + tex
                 if not dec:
-                    e = fold_residual(np.int64(P[r, c]) - pred, near, half, span, step)
+                    e = fold_residual(np.int64(P[r, np.uint64(c)]) - pred, near, half, span, step)
                     m = e if e >= 0 else -e
                     u = m >> s
                     tok = tab[np.uint64(t_tok + u)] if u < u_esc else np.int64(tok_esc)
@@ -463,12 +465,12 @@ def _frame_coder(dec, depth, packed, name):
                             xv -= span
                         # a valid stream is in range here; a damaged one must not wrap the frame dtype
                         xv = min(max(xv, minval), maxval)
-                        P[r, c] = xv
+                        P[r, np.uint64(c)] = xv
                     else:
-                        xv = np.int64(P[r, c])
+                        xv = np.int64(P[r, np.uint64(c)])
                 else:
                     xv = min(max(pred + e * step, minval), maxval)
-                    P[r, c] = xv
+                    P[r, np.uint64(c)] = xv
                 da, db, dg = abs(xv - pred), abs(xv - p), abs(xv - p2)
                 a2 = a1
                 um, u0 = u0, up
@@ -478,10 +480,10 @@ def _frame_coder(dec, depth, packed, name):
                     a1 = da
                     b2, b1 = b1, db
                     g2, g1 = g1, dg
-                    eb[2 + cur, c] = b1
-                    eb[4 + cur, c] = g1
+                    eb[2 + cur, np.uint64(c)] = b1
+                    eb[4 + cur, np.uint64(c)] = g1
                     vm, v0, wm, w0 = v0, vp, w0, wp
-                eb[cur, c] = a1
+                eb[cur, np.uint64(c)] = a1
                 WW, W, NW, N, NE = W, xv, N, NE, NEE
                 # the error the bias sum takes is clipped to about the local activity: one outlier
                 # (an intra frame's first voxel, an edge) otherwise shifts a flat context's
