@@ -251,7 +251,8 @@ def _frame_coder(dec, depth, packed, name):
                     N = NW = NE = W
                 NN = np.int64(P[r - 2, np.uint64(c)])
                 NEE = np.int64(P[r - 1, np.uint64(c + 2)])
-                if (runs and y > 0 and W == N and N == NW and N == NE and W == WW
+                # (W == N first: in texture it fails, and the branches after it are not taken)
+                if (W == N and runs and y > 0 and N == NW and N == NE and W == WW
                         and N == NN and (nref == 0 or np.int64(A[r, np.uint64(c)]) == W)):
                     # ---- run mode (slab mode 4): a flat neighbourhood codes how many voxels along the
                     # row repeat W (within near), JPEG-LS style: one adaptive decision per block of
@@ -423,7 +424,8 @@ def _frame_coder(dec, depth, packed, name):
                         m = (tab[np.uint64(t_base + tok)] << s) + (val >> 1)
                         nz = np.int64(m != 0)
                         bn += 1 - nz
-                        e = m - 2 * m * (val & nz)
+                        neg = -(val & nz)  # all ones when the sign bit says negative
+                        e = (m ^ neg) - neg
                     else:
                         nz = np.int64(m != 0)
                         nw = nr + nz
