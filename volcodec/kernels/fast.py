@@ -173,15 +173,19 @@ def _frame_coder(dec, depth, packed, name):
     constants of its closure, which numba freezes: each kernel holds only its own direction's code,
     an unrolled tree walk, and one layout of the error rows.
 
+    (Inlining one frame function into four entry points did the same at numba's IR level, but
+    copying the IR cost about 9 of the 15 seconds a cold first call took.)
+
     ``packed`` (data of at most :data:`PACKED_BITS` bits): the three absolute errors of a voxel (of
     the coded value, of ``p``, of ``p2``) share one int64 in lanes of :data:`LANE_BITS` bits, so one
     row, one load and one store per voxel carry all three, and each 5-neighbour sum is one sum of
     lanes. Exact: with values of at most 16 bits, an error is below 2**17 and a sum of seven
-    weights below 2**20, so no lane carries into the next. Wider data keeps three rows. (Inlining one frame function into four entry points did the same at numba's IR
-    level, but copying the IR cost about 9 of the 15 seconds a cold first call took.)
+    weights below 2**20, so no lane carries into the next. Wider data keeps three rows (the
+    ``packed`` = 0 kernels, compiled only when such data comes); both write the same bytes.
 
     The kernel codes frame ``P`` against reference ``A`` when ``nref`` > 0. ``eb`` (6, X+4) holds
-    the last two rows of absolute errors of the coded value and of each predictor; ``tree``
+    the last two rows of absolute errors of the coded value and of each predictor (packed: rows 0
+    and 1 hold all three); ``tree``
     (:func:`new_tree`) and ``bias`` (scan's bias table, flattened) carry the adaptive state across
     a slab's frames; ``tab`` is :data:`TABLES`; ``st`` = [x, rng, pos, bb, bn, rpos, ri] is the
     range coder's, the bit stream's and the run mode's state, in ``buf[:end]`` and ``rbuf[:rend]``.
