@@ -474,13 +474,9 @@ def _frame_coder(dec, depth, packed, name):
                         bb, bn, rpos = bw_write(np.int64(e < 0), np.int64(m != 0), bb, bn, rpos, rbuf, rend)
                 if near == 0:
                     if dec:
-                        xv = pred + e
-                        if xv < minval:
-                            xv += span
-                        elif xv > maxval:
-                            xv -= span
-                        # a valid stream is in range here; a damaged one must not wrap the frame dtype
-                        xv = min(max(xv, minval), maxval)
+                        # e was folded modulo 2**bits: unfold the same way (a valid stream is at most one
+                        # span out; a damaged one still lands in range, so it cannot wrap the dtype)
+                        xv = ((pred - minval + e) & (span - 1)) + minval
                         P[r, np.uint64(c)] = xv
                     else:
                         xv = np.int64(P[r, np.uint64(c)])
