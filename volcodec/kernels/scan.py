@@ -92,10 +92,7 @@ def fold_residual(e, near, half, span, step):
     ``step`` = 2 near + 1 (the decoder's ``pred + e * step`` is then within ``near``). Shared by
     this scan and the fast scan (:mod:`fast`)."""
     if near == 0:
-        if e < -half:
-            e += span
-        elif e >= half:
-            e -= span
+        e = ((e + half) & (span - 1)) - half  # the one value of e mod span in [-half, half)
     elif e >= 0:
         e = (e + near) // step
     else:
