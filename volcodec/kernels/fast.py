@@ -341,15 +341,16 @@ def _frame_coder(dec, depth, packed, name):
                     wp = np.int64(eb[4 + prv, np.uint64(c + 1)])
                     e1 = 2 * (b1 + v0) + vm + vp + b2
                     e2 = 2 * (g1 + w0) + wm + wp + g2
-                # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors
-                # (8 minus the thresholds 16 * e1 / (e1 + e2) passes, by multiplication: a division
-                # would sit on the decoder's critical path)
+                # a cheap blend: the weight of each predictor in eighths, from the ratio of local errors:
+                # p2 weighs as many eighths as the thresholds 16 * e1 / (e1 + e2) passes (by
+                # multiplication: a division would sit on the decoder's critical path), p the rest;
+                # 8 p + (p2 - p) w2 leaves one multiply after the weight
                 a = (e1 + 1) * 16
                 t = e1 + e2 + 2
                 # (np.int64 first: interpreted, numpy would add the comparisons as booleans, i.e. OR them)
-                wq = 8 - (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
-                          + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
-                p8 = p * wq + p2 * (8 - wq)
+                w2 = (np.int64(a >= 3 * t) + (a >= 5 * t) + (a >= 7 * t) + (a >= 8 * t) + (a >= 9 * t)
+                      + (a >= 10 * t) + (a >= 12 * t) + (a >= 14 * t))
+                p8 = p * 8 + (p2 - p) * w2
                 act = act0 + 2 * min(e1, e2)
                 q = _activity_class(act)
                 qb = min(q >> 2, N_BIAS_E - 1)
