@@ -439,7 +439,9 @@ def _frame_coder(dec, depth, packed, name):
                         m = (tbase << s) + (val >> 1)
                         nz = np.int64(m != 0)
                         bn += 1 - nz
-                        neg = -(val & nz)  # all ones when the sign bit says negative
+                        # negate by the sign bit (all ones: (m ^ -1) + 1 = -m); no need to wait for
+                        # m != 0, since a zero magnitude gives (0 ^ -1) + 1 = 0 either way
+                        neg = -(val & 1)
                         e = (m ^ neg) - neg
                     else:
                         nz = np.int64(m != 0)
