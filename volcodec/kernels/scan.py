@@ -509,11 +509,9 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             e = -mm if sign else mm
             if near == 0:
                 if dec:
-                    xv = pred + e
-                    if xv < minval:
-                        xv += span
-                    elif xv > maxval:
-                        xv -= span
+                    # e was folded modulo 2**bits: unfold the same way (one mask, not compares on
+                    # the decoder's chain; a damaged stream still lands in range)
+                    xv = ((pred - minval + e) & (span - 1)) + minval
                     P[r, c] = xv
             else:
                 # both sides store the reconstruction (the encoder overwrites the original)
