@@ -44,7 +44,7 @@ import numpy as np
 from .._jit import kernel
 from .rangecoder import MASK32, TOP, bitlen, new_models, rc_bit, rc_carry
 from .scan import (BIAS_CLIP, BIAS_COUNT_MAX, N_BIAS_E, NO_CLIP, NQ, PAD_SIDE, PAD_TOP, _activity_class, _med,
-                   fold_residual)
+                   fold_residual, unfold_residual)
 
 # slab mode 3: a context's bias mean is its error sum over (count + BIAS_PRIOR), i.e. shrunk toward
 # zero as if BIAS_PRIOR zero errors had been seen: a young context's mean is mostly noise, and the
@@ -477,9 +477,7 @@ def _frame_coder(dec, depth, packed, name):
                         bb, bn, rpos = bw_write(np.int64(e < 0), np.int64(m != 0), bb, bn, rpos, rbuf, rend)
                 if near == 0:
                     if dec:
-                        # e was folded modulo 2**bits: unfold the same way (a valid stream is at most one
-                        # span out; a damaged one still lands in range, so it cannot wrap the dtype)
-                        xv = ((pred - minval + e) & (span - 1)) + minval
+                        xv = unfold_residual(pred, e, minval, span)
                         P[r, np.uint64(c)] = xv
                     else:
                         xv = np.int64(P[r, np.uint64(c)])

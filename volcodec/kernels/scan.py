@@ -100,6 +100,15 @@ def fold_residual(e, near, half, span, step):
     return e
 
 
+@inline
+def unfold_residual(pred, e, minval, span):
+    """The lossless value a decoder rebuilds from ``pred`` and the residual ``e`` that
+    :func:`fold_residual` reduced modulo ``span``: ``pred + e`` taken modulo ``span`` into
+    [minval, minval + span). One mask, not compares on the decoder's chain from one voxel to the
+    next; a damaged stream still lands in range (it cannot wrap the frame's dtype)."""
+    return ((pred - minval + e) & (span - 1)) + minval
+
+
 @kernel
 def _activity_class(act):
     """Log scale with two classes per octave: 0, 1, 2, 3, 4-5, 6-7, 8-11, 12-15, ..."""
@@ -509,9 +518,7 @@ def _code_frame(dec, P, A, B, nref, Y, X, minval, maxval, bits, near, act_idx, n
             e = -mm if sign else mm
             if near == 0:
                 if dec:
-                    # e was folded modulo 2**bits: unfold the same way (one mask, not compares on
-                    # the decoder's chain; a damaged stream still lands in range)
-                    xv = ((pred - minval + e) & (span - 1)) + minval
+                    xv = unfold_residual(pred, e, minval, span)
                     P[r, c] = xv
             else:
                 # both sides store the reconstruction (the encoder overwrites the original)
